@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install the Debian packages lockwarden builds, runs and tests with.
+# Idempotent: does nothing (and needs no network) when all are present.
+set -euo pipefail
+
+pkgs=(
+	make gcc clang llvm pkg-config
+	libbpf-dev libelf-dev zlib1g-dev libjson-c-dev bpftool
+	libclang-rt-14-dev	# sanitizers and libFuzzer for the hardening runs
+	liburing-dev		# io_uring opens in the fanotify tests
+	libvirt-daemon libvirt-dev libvirt-clients	# virtlockd, lockd.so, virt-admin: the peers we test against
+	util-linux procps psmisc valgrind
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clients.h"
+#include "log.h"
+#include "rpc.h"
+#include "util.h"
+
+void clients_init(struct client_table *t, struct loop *l, const struct client_ops *ops)
+{
+	memset(t, 0, sizeof(*t));
+	t->loop = l;
+	t->ops = *ops;
+	t->next_id = 1;
+}
+
+static void client_free(struct client *c)
+{
+	safe_close(c->src.fd);
+	buf_free(&c->rx);
+	buf_free(&c->tx);
+	free(c->owner_name);
+	free(c);
+}
+
+static void unlink_client(struct client_table *t, struct client *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		t->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+void clients_fini(struct client_table *t)
+{
+	struct client *c;
+
+	clients_reap(t);
+	while ((c = t->head)) {
+		unlink_client(t, c);
+		loop_del(t->loop, &c->src);
+		client_free(c);
+	}
+	t->count[CLIENT_LOCK] = t->count[CLIENT_ADMIN] = 0;
+}
+
+void clients_reap(struct client_table *t)
+{
+	struct client *c;
+
+	while ((c = t->dead)) {
+		t->dead = c->next;
+		client_free(c);
+	}
+}
+
+void client_close(struct client *c, const char *why)
+{
+	struct client_table *t = c->table;
+
+	if (c->closing)
+		return;
+	log_debug("client %llu (pid %d): closing: %s", (unsigned long long)c->id, c->pid, why);
+	c->closing = true;
+	loop_del(t->loop, &c->src);
+	unlink_client(t, c);
+	t->count[c->kind]--;
+	if (t->ops.closed)
+		t->ops.closed(t->ops.data, c);
+	c->next = t->dead;
+	t->dead = c;
+}
+
+static void update_events(struct client *c)
+{
+	uint32_t ev = 0;
+
+	if (c->tx.len < CLIENT_TX_HIGH)
+		ev |= EPOLLIN;
+	if (c->tx.len)
+		ev |= EPOLLOUT;
+	if (loop_mod(c->table->loop, &c->src, ev) < 0)
+		client_close(c, "cannot update its events");
+}
+
+void client_flush(struct client *c)
+{
+	size_t done = 0;
+
+	while (done < c->tx.len) {
+		ssize_t n = send(c->src.fd, c->tx.data + done, c->tx.len - done,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			buf_consume(&c->tx, done);
+			client_close(c, "write failed");
+			return;
+		}
+		done += n;
+	}
+	buf_consume(&c->tx, done);
+	update_events(c);
+}
+
+/*
+ * Hand every complete frame in p[0..len) to the frame handler; returns
+ * how many bytes were used. Stops early when the client closes or has
+ * too many unsent replies.
+ */
+static size_t handle_frames(struct client *c, const uint8_t *p, size_t len)
+{
+	struct client_table *t = c->table;
+	size_t used = 0;
+
+	while (!c->closing && len - used >= RPC_LEN_SIZE && c->tx.len < CLIENT_TX_HIGH) {
+		uint32_t total;
+		int rc = rpc_frame_len(p + used, CLIENT_FRAME_MAX, &total);
+
+		if (rc < 0) {
+			log_warn("client %llu (pid %d): %s frame length; closing the connection",
+				 (unsigned long long)c->id, c->pid,
+				 rc == -EMSGSIZE ? "oversized" : "invalid");
+			client_close(c, "bad frame length");
+			break;
+		}
+		if (len - used < total)
+			break;
+		if (t->ops.frame(t->ops.data, c, p + used, total) < 0) {
+			client_close(c, "bad frame");
+			break;
+		}
+		used += total;
+	}
+	return used;
+}
+
+/* Keep what handle_frames left for later. */
+static void keep_rest(struct client *c, const uint8_t *p, size_t len)
+{
+	buf_reserve(&c->rx, len);
+	memmove(c->rx.data, p, len);
+	c->rx.len = len;
+}
+
+void client_resume(struct client *c)
+{
+	size_t used = handle_frames(c, c->rx.data, c->rx.len);
+
+	if (c->closing)
+		return;
+	buf_consume(&c->rx, used);
+	client_flush(c);
+}
+
+static void client_read(struct client *c)
+{
+	struct client_table *t = c->table;
+	size_t used;
+	ssize_t n;
+
+	n = recv(c->src.fd, t->scratch, sizeof(t->scratch), MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			client_close(c, "read failed");
+		return;
+	}
+	if (n == 0) {
+		client_close(c, "end of file");
+		return;
+	}
+	if (c->rx.len == 0) {
+		/* The common case: whole frames, straight from the scratch buffer. */
+		used = handle_frames(c, t->scratch, n);
+		if (!c->closing && used < (size_t)n)
+			keep_rest(c, t->scratch + used, n - used);
+	} else {
+		buf_reserve(&c->rx, n);
+		memcpy(c->rx.data + c->rx.len, t->scratch, n);
+		c->rx.len += n;
+		used = handle_frames(c, c->rx.data, c->rx.len);
+		if (!c->closing)
+			buf_consume(&c->rx, used);
+	}
+	if (!c->closing)
+		client_flush(c);
+}
+
+static void client_event(struct loop_source *src, uint32_t events)
+{
+	struct client *c = container_of(src, struct client, src);
+
+	if (events & EPOLLOUT) {
+		client_flush(c);
+		if (!c->closing && c->tx.len < CLIENT_TX_HIGH && c->rx.len)
+			client_resume(c);
+	}
+	if (!c->closing && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		client_read(c);
+}
+
+int clients_add(struct client_table *t, int fd, enum client_kind kind, struct client **out)
+{
+	struct client *c;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int rc;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	c = xcalloc(1, sizeof(*c));
+	c->table = t;
+	c->id = t->next_id++;
+	c->kind = kind;
+	c->pid = cred.pid;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->connect_time = now_real_ns();
+	c->src.fd = fd;
+	if ((rc = loop_add(t->loop, &c->src, fd, EPOLLIN, client_event)) < 0) {
+		c->src.fd = -1;		/* the caller still owns fd */
+		client_free(c);
+		return rc;
+	}
+	c->next = t->head;
+	if (t->head)
+		t->head->prev = c;
+	t->head = c;
+	t->count[kind]++;
+	*out = c;
+	return 0;
+}
+
+struct client *clients_find(struct client_table *t, uint64_t id)
+{
+	struct client *c;
+
+	clients_foreach(t, c)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+size_t clients_count(const struct client_table *t, enum client_kind kind)
+{
+	return t->count[kind];
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The client table: every accepted connection on the lock and admin
+ * sockets, its peer credentials, the lock owner it registered, and its
+ * message framing. Reading is non-blocking and bounded per client, so a
+ * slow or hostile client never stalls the others: complete frames are
+ * handed to the table's frame handler one at a time, replies queue in
+ * the client's tx buffer, and a client that does not read its replies is
+ * not read from until it does.
+ */
+#ifndef LW_CLIENTS_H
+#define LW_CLIENTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lock_protocol.h"
+#include "loop.h"
+#include "xdr.h"
+
+/* The largest frame accepted: libvirt's legacy payload limit. The lock
+ * program's largest call (two 64 KiB strings) fits with room to spare. */
+#define CLIENT_FRAME_MAX	262144
+/* Stop reading a client whose unsent replies exceed this. */
+#define CLIENT_TX_HIGH		(1u << 20)
+
+enum client_kind {
+	CLIENT_LOCK,
+	CLIENT_ADMIN,
+	CLIENT_KINDS,
+};
+
+struct client {
+	struct loop_source src;
+	struct client_table *table;
+	uint64_t id;
+	enum client_kind kind;
+	pid_t pid;			/* peer credentials at connect */
+	uid_t uid;
+	gid_t gid;
+	uint64_t connect_time;		/* CLOCK_REALTIME ns */
+
+	/* The lock owner this connection registered (virLockDaemonClient). */
+	bool restricted;
+	pid_t owner_pid;
+	unsigned int owner_id;
+	char *owner_name;
+	uint8_t owner_uuid[LOCK_UUID_LEN];
+
+	struct buf rx;			/* a partial frame, or frames held back */
+	struct buf tx;			/* replies not yet written */
+	bool closing;
+	struct client *prev, *next;
+};
+
+struct client_ops {
+	/* One complete frame; append any reply to c->tx. A negative return
+	 * closes the client. */
+	int (*frame)(void *data, struct client *c, const uint8_t *frame, size_t len);
+	/* The connection is gone (EOF, error, or closed by us): release what
+	 * it holds. Runs once, before the client is freed. */
+	void (*closed)(void *data, struct client *c);
+	void *data;
+};
+
+struct client_table {
+	struct loop *loop;
+	struct client *head;
+	struct client *dead;		/* closed, freed after the event batch */
+	size_t count[CLIENT_KINDS];
+	uint64_t next_id;
+	struct client_ops ops;
+	uint8_t scratch[65536];
+};
+
+void clients_init(struct client_table *t, struct loop *l, const struct client_ops *ops);
+/* Close every connection without running ops.closed (shutdown, re-exec). */
+void clients_fini(struct client_table *t);
+
+/* Take over a connected socket; reads peer credentials. */
+int clients_add(struct client_table *t, int fd, enum client_kind kind, struct client **out);
+/* Close: runs ops.closed now, frees after the current event batch. */
+void client_close(struct client *c, const char *why);
+/* Free closed clients; the daemon calls this after each event batch. */
+void clients_reap(struct client_table *t);
+
+/* Write what is queued; arranges EPOLLOUT when the socket is full. */
+void client_flush(struct client *c);
+/* Handle frames already buffered (after a pause for tx backpressure). */
+void client_resume(struct client *c);
+
+struct client *clients_find(struct client_table *t, uint64_t id);
+size_t clients_count(const struct client_table *t, enum client_kind kind);
+
+#define clients_foreach(t, c) \
+	for ((c) = (t)->head; (c); (c) = (c)->next) if (!(c)->closing)
+
+#endif

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The daemon's configuration: virtlockd.conf's keys, read with libvirt's
+ * config syntax (key = value; integers, "strings", [ lists ]; # comments),
+ * plus lockwarden's own keys. An unknown key is a warning naming file and
+ * line; a malformed file or value is an error naming file and line.
+ */
+#ifndef LW_CONFIG_H
+#define LW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+struct config {
+	/* virtlockd's keys */
+	unsigned int log_level;
+	char *log_filters;
+	char *log_outputs;
+	unsigned int max_clients;
+	unsigned int admin_max_clients;
+};
+
+void config_defaults(struct config *cfg);
+void config_free(struct config *cfg);
+
+/*
+ * Read path into cfg. A missing file is fine when allow_missing (the
+ * default path); anything else wrong is -errno with the reason printed
+ * to *why (allocated; file:line: what).
+ */
+int config_load(struct config *cfg, const char *path, bool allow_missing, char **why);
+
+/* Parse text as if read from file `name`; for config_load and the tests. */
+int config_parse(struct config *cfg, const char *name, const char *text, char **why);
+
+bool strlist_contains(const struct strlist *l, const char *s);
+void strlist_free(struct strlist *l);
+
+#endif

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The daemon's one context: everything lockwardend holds lives here,
+ * reachable from the event loop's callbacks, and nowhere else.
+ */
+#ifndef LW_DAEMON_H
+#define LW_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "clients.h"
+#include "config.h"
+#include "lockspace.h"
+#include "loop.h"
+#include "reaper.h"
+#include "sockets.h"
+
+struct daemon_paths {
+	char *config;		/* NULL: none given, use the default if present */
+	char *sock[CLIENT_KINDS];
+	char *pidfile;
+	char *state;		/* re-exec state file */
+	char *rundir;
+};
+
+struct daemon {
+	struct config cfg;
+	struct daemon_paths paths;
+	bool privileged;
+	bool godaemon;
+	bool verbose;
+	unsigned int timeout;		/* -t: seconds idle before exiting; 0 never */
+	char **argv;			/* for re-exec */
+	uint64_t start_time;		/* CLOCK_REALTIME ns */
+
+	struct loop *loop;
+	struct listener listeners[CLIENT_KINDS];
+	struct client_table clients;
+	struct reaper reaper;
+	struct loop_source signals;
+	struct loop_timer idle;
+
+	struct lockspace *default_ls;
+	struct lockspace **spaces;	/* indirect lockspaces, by directory */
+	size_t nspaces;
+	unsigned int next_resource_id;
+	size_t nresources;		/* over all lockspaces */
+	size_t nposix;			/* of them adopted process-owned locks */
+
+	int pid_fd;
+	bool reexec;			/* SIGUSR1 seen */
+};
+
+/* Fill paths from privilege and the environment, as virtlockd does. */
+int daemon_default_paths(struct daemon *d);
+int daemon_init(struct daemon *d);
+int daemon_run(struct daemon *d);
+void daemon_fini(struct daemon *d);
+
+struct lockspace *daemon_find_lockspace(struct daemon *d, const char *path);
+int daemon_add_lockspace(struct daemon *d, const char *path, struct lw_err *err);
+const struct lockspace_hooks *daemon_lockspace_hooks(struct daemon *d);
+
+/* A new connection: check its credentials, count it. */
+void daemon_client_accepted(struct daemon *d, struct client *c);
+/* Called whenever clients or resources come or go. */
+void daemon_update_idle(struct daemon *d);
+
+#endif

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A string-keyed hash map. Keys are not copied: each key must live as long
+ * as its entry, which is natural when the key is a field of the value.
+ */
+#ifndef LW_HASHMAP_H
+#define LW_HASHMAP_H
+
+#include <stddef.h>
+
+struct hashmap_entry {
+	const char *key;
+	void *value;
+	struct hashmap_entry *next;
+};
+
+struct hashmap {
+	struct hashmap_entry **buckets;
+	size_t nbuckets, count;
+};
+
+void hashmap_init(struct hashmap *m);
+void hashmap_free(struct hashmap *m);	/* entries only; values are the caller's */
+void *hashmap_get(const struct hashmap *m, const char *key);
+/* Add key -> value; the key must not be present. */
+void hashmap_put(struct hashmap *m, const char *key, void *value);
+void *hashmap_remove(struct hashmap *m, const char *key);
+
+struct hashmap_entry *hashmap_first(const struct hashmap *m, size_t *i);
+struct hashmap_entry *hashmap_next(const struct hashmap *m, struct hashmap_entry *e, size_t *i);
+
+/* Iterate; the body may remove the current entry (its successor is
+ * fetched first), no other. */
+#define hashmap_foreach(m, e, nx, i)					\
+	for ((e) = hashmap_first((m), &(i)),				\
+	     (nx) = (e) ? hashmap_next((m), (e), &(i)) : NULL;		\
+	     (e);							\
+	     (e) = (nx), (nx) = (e) ? hashmap_next((m), (e), &(i)) : NULL)
+
+#endif

@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Semantics and error texts follow libvirt 9.0's virlockspace.c, which
+ * lockd.so and operators know. Deliberate differences, each safer:
+ *  - locks are OFD locks, owned by the one fd, not by the process, so no
+ *    other open or close in the daemon can drop them;
+ *  - in a lockspace with a directory a resource name must be a plain file
+ *    name, and lock files are never reached through a symlink;
+ *  - a departing owner is removed from every resource entry it holds,
+ *    including a shared resource it acquired twice.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hashmap.h"
+#include "lockspace.h"
+#include "log.h"
+#include "util.h"
+
+struct lockspace {
+	char *dir;		/* NULL: the default lockspace */
+	int dirfd;		/* O_PATH on dir, so names resolve in it alone */
+	struct hashmap resources;
+	struct lockspace_hooks hooks;
+};
+
+const char *lockspace_dir(const struct lockspace *ls)
+{
+	return ls->dir;
+}
+
+size_t lockspace_count(const struct lockspace *ls)
+{
+	return ls->resources.count;
+}
+
+struct resource *lockspace_find(const struct lockspace *ls, const char *name)
+{
+	return hashmap_get(&ls->resources, name);
+}
+
+static int byte0_lock(const struct resource *res, short type)
+{
+	struct flock fl = {
+		.l_type = type,
+		.l_whence = SEEK_SET,
+		.l_start = 0,
+		.l_len = 1,
+	};
+
+	if (fcntl(res->fd, res->posix ? F_SETLK : F_OFD_SETLK, &fl) < 0)
+		return -errno;
+	return 0;
+}
+
+static bool busy_errno(int err)
+{
+	return err == -EAGAIN || err == -EACCES;
+}
+
+static void notify(struct lockspace *ls, struct resource *res, enum lockspace_event ev)
+{
+	if (ls->hooks.changed)
+		ls->hooks.changed(ls->hooks.data, ls, res, ev);
+}
+
+static void resource_free(struct resource *res)
+{
+	if (!res)
+		return;
+	free(res->owners);
+	safe_close(res->fd);
+	free(res->path);
+	free(res->name);
+	free(res);
+}
+
+/* The file a name refers to; NULL with err set when it cannot be one. */
+static char *resource_path(struct lockspace *ls, const char *name, struct lw_err *err)
+{
+	if (!ls->dir)
+		return xstrdup(name);
+	if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) {
+		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_INVALID_ARG,
+			   "Lockspace resource name '%s' is not a file name in %s",
+			   name, ls->dir);
+		return NULL;
+	}
+	return xasprintf("%s/%s", ls->dir, name);
+}
+
+static int open_at(struct lockspace *ls, const char *name, int flags)
+{
+	if (!ls->dir)
+		return open(name, flags | O_CLOEXEC, 0600);
+	return openat(ls->dirfd, name, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
+
+static int stat_at(struct lockspace *ls, const char *name, struct stat *st)
+{
+	if (!ls->dir)
+		return stat(name, st);
+	return fstatat(ls->dirfd, name, st, AT_SYMLINK_NOFOLLOW);
+}
+
+/*
+ * Open the file of a resource. When locks adopted from virtlockd exist, a
+ * plain open+close of one of their files would drop them (POSIX locks die
+ * with any close of the file by their process), so the file is first
+ * opened O_PATH, whose close never touches locks, and its inode checked
+ * before the real open through /proc/self/fd. Returns fd or -errno;
+ * -EBUSY for an inode held by an adopted lock.
+ */
+static int resource_open(struct lockspace *ls, const char *name, bool create)
+{
+	char proc[64];
+	struct stat st;
+	int pfd, fd;
+
+	if (!ls->hooks.posix_any || !ls->hooks.posix_any(ls->hooks.data)) {
+		fd = open_at(ls, name, O_RDWR | (create ? O_CREAT : 0));
+		return fd < 0 ? -errno : fd;
+	}
+
+	pfd = open_at(ls, name, O_PATH);
+	if (pfd < 0 && errno == ENOENT && create) {
+		/* A file this open creates cannot carry an adopted lock. */
+		fd = open_at(ls, name, O_RDWR | O_CREAT | O_EXCL);
+		if (fd >= 0 || errno != EEXIST)
+			return fd < 0 ? -errno : fd;
+		pfd = open_at(ls, name, O_PATH);
+	}
+	if (pfd < 0)
+		return -errno;
+	if (fstat(pfd, &st) < 0) {
+		fd = -errno;
+		goto out;
+	}
+	if (ls->hooks.posix_held(ls->hooks.data, st.st_dev, st.st_ino)) {
+		fd = -EBUSY;
+		goto out;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	fd = open(proc, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+out:
+	close(pfd);
+	return fd;
+}
+
+static void report_lock_failure(struct lw_err *err, int rc, const char *name, const char *path)
+{
+	if (busy_errno(rc) || rc == -EBUSY)
+		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_RESOURCE_BUSY,
+			   "Lockspace resource '%s' is locked", name);
+	else
+		lw_err_sys(err, ERR_FROM_LOCKSPACE, -rc, "Unable to acquire lock on '%s'", path);
+}
+
+/*
+ * Open and lock a new resource. With AUTOCREATE the lock file may be
+ * unlinked by a releasing holder between our open and our lock, so after
+ * locking we check that the name still refers to the inode we locked.
+ */
+static int resource_lock_new(struct lockspace *ls, struct resource *res, struct lw_err *err)
+{
+	bool create = res->flags & LS_AUTOCREATE;
+	short type = (res->flags & LS_SHARED) ? F_RDLCK : F_WRLCK;
+	struct stat locked, now;
+	int rc;
+
+	for (;;) {
+		rc = resource_open(ls, res->name, create);
+		if (rc == -EBUSY) {
+			report_lock_failure(err, rc, res->name, res->path);
+			return rc;
+		}
+		if (rc < 0) {
+			lw_err_sys(err, ERR_FROM_LOCKSPACE, -rc,
+				   create ? "Unable to open/create resource %s" :
+					    "Unable to open resource %s", res->path);
+			return rc;
+		}
+		res->fd = rc;
+		if (fstat(res->fd, &locked) < 0) {
+			rc = -errno;
+			lw_err_sys(err, ERR_FROM_LOCKSPACE, -rc,
+				   "Unable to check status of pid file '%s'", res->path);
+			return rc;
+		}
+		if ((rc = byte0_lock(res, type)) < 0) {
+			report_lock_failure(err, rc, res->name, res->path);
+			return rc;
+		}
+		res->dev = locked.st_dev;
+		res->ino = locked.st_ino;
+		if (!create)
+			return 0;
+		if (stat_at(ls, res->name, &now) == 0 &&
+		    now.st_ino == locked.st_ino && now.st_dev == locked.st_dev)
+			return 0;
+		log_debug("resource '%s' was replaced while locking it, retrying", res->path);
+		res->fd = safe_close(res->fd);
+	}
+}
+
+static void owners_add(struct resource *res, pid_t owner)
+{
+	res->owners = xrealloc(res->owners, (res->nowners + 1) * sizeof(*res->owners));
+	res->owners[res->nowners++] = owner;
+}
+
+/* Remove one (all=false) or every occurrence of owner; returns how many. */
+static size_t owners_remove(struct resource *res, pid_t owner, bool all)
+{
+	size_t i, kept = 0, removed = 0;
+
+	for (i = 0; i < res->nowners; i++) {
+		if (res->owners[i] == owner && (all || !removed))
+			removed++;
+		else
+			res->owners[kept++] = res->owners[i];
+	}
+	res->nowners = kept;
+	return removed;
+}
+
+int lockspace_acquire(struct lockspace *ls, const char *name, pid_t owner,
+		      unsigned int flags, struct lw_err *err)
+{
+	struct resource *res = lockspace_find(ls, name);
+	int rc;
+
+	if (res) {
+		if ((res->flags & LS_SHARED) && (flags & LS_SHARED)) {
+			owners_add(res, owner);
+			notify(ls, res, LS_OWNERS);
+			return 0;
+		}
+		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_RESOURCE_BUSY,
+			   "Lockspace resource '%s' is locked", name);
+		return -EBUSY;
+	}
+
+	res = xcalloc(1, sizeof(*res));
+	res->fd = -1;
+	res->flags = flags & (LS_SHARED | LS_AUTOCREATE);
+	res->name = xstrdup(name);
+	if (!(res->path = resource_path(ls, name, err))) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	if ((rc = resource_lock_new(ls, res, err)) < 0)
+		goto fail;
+	res->id = ls->hooks.next_id ? ls->hooks.next_id(ls->hooks.data) : 0;
+	owners_add(res, owner);
+	hashmap_put(&ls->resources, res->name, res);
+	notify(ls, res, LS_ADDED);
+	return 0;
+
+fail:
+	resource_free(res);
+	return rc;
+}
+
+/*
+ * The last owner is gone: delete an auto-created lock file while still
+ * holding the lock (a shared one only if it can be upgraded, i.e. no other
+ * host holds it too), then close, which releases the lock.
+ */
+static void resource_drop(struct lockspace *ls, struct resource *res)
+{
+	notify(ls, res, LS_REMOVED);
+	hashmap_remove(&ls->resources, res->name);
+	if ((res->flags & LS_AUTOCREATE) &&
+	    (!(res->flags & LS_SHARED) || byte0_lock(res, F_WRLCK) == 0)) {
+		int rc = ls->dir ? unlinkat(ls->dirfd, res->name, 0) : unlink(res->path);
+
+		if (rc < 0 && errno != ENOENT)
+			log_warn("Failed to unlink resource %s: %m", res->path);
+	}
+	if (res->posix)
+		byte0_lock(res, F_UNLCK);
+	resource_free(res);
+}
+
+int lockspace_release(struct lockspace *ls, const char *name, pid_t owner, struct lw_err *err)
+{
+	struct resource *res = lockspace_find(ls, name);
+
+	if (!res) {
+		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_RESOURCE_BUSY,
+			   "Lockspace resource '%s' is not locked", name);
+		return -ENOENT;
+	}
+	if (!owners_remove(res, owner, false)) {
+		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_INTERNAL_ERROR,
+			   "owner %lld does not hold the resource lock", (long long)owner);
+		return -EPERM;
+	}
+	if (res->nowners)
+		notify(ls, res, LS_OWNERS);
+	else
+		resource_drop(ls, res);
+	return 0;
+}
+
+int lockspace_release_owner(struct lockspace *ls, pid_t owner)
+{
+	struct hashmap_entry *e, *nx;
+	int count = 0;
+	size_t i;
+
+	hashmap_foreach(&ls->resources, e, nx, i) {
+		struct resource *res = e->value;
+
+		if (!owners_remove(res, owner, true))
+			continue;
+		count++;
+		if (res->nowners)
+			notify(ls, res, LS_OWNERS);
+		else
+			resource_drop(ls, res);
+	}
+	return count;
+}
+
+int lockspace_create_resource(struct lockspace *ls, const char *name, struct lw_err *err)
+{
+	char *path;
+	int fd;
+
+	if (lockspace_find(ls, name)) {
+		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_RESOURCE_BUSY,
+			   "Lockspace resource '%s' is locked", name);
+		return -EBUSY;
+	}
+	if (!(path = resource_path(ls, name, err)))
+		return -EINVAL;
+	fd = resource_open(ls, name, true);
+	if (fd < 0) {
+		if (fd == -EBUSY)
+			lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_RESOURCE_BUSY,
+				   "Lockspace resource '%s' is locked", name);
+		else
+			lw_err_sys(err, ERR_FROM_LOCKSPACE, -fd, "cannot create file '%s'", path);
+		free(path);
+		return fd;
+	}
+	close(fd);
+	free(path);
+	return 0;
+}
+
+int lockspace_delete_resource(struct lockspace *ls, const char *name, struct lw_err *err)
+{
+	char *path;
+	int rc;
+
+	if (lockspace_find(ls, name)) {
+		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_RESOURCE_BUSY,
+			   "Lockspace resource '%s' is locked", name);
+		return -EBUSY;
+	}
+	if (!(path = resource_path(ls, name, err)))
+		return -EINVAL;
+	rc = ls->dir ? unlinkat(ls->dirfd, name, 0) : unlink(path);
+	if (rc < 0 && errno != ENOENT) {
+		rc = -errno;
+		lw_err_sys(err, ERR_FROM_LOCKSPACE, -rc,
+			   "Unable to delete lockspace resource %s", path);
+	} else {
+		rc = 0;
+	}
+	free(path);
+	return rc;
+}
+
+int lockspace_foreach(const struct lockspace *ls,
+		      int (*fn)(struct lockspace *ls, struct resource *res, void *arg),
+		      void *arg)
+{
+	struct hashmap_entry *e, *nx;
+	size_t i;
+	int rc;
+
+	hashmap_foreach(&ls->resources, e, nx, i)
+		if ((rc = fn((struct lockspace *)ls, e->value, arg)))
+			return rc;
+	return 0;
+}
+
+/*
+ * Is the lock recorded for res really held through res->fd? F_GETLK never
+ * reports the caller's own locks, but /proc/self/fdinfo lists exactly the
+ * locks held through that fd (OFD) or by this process on that file (POSIX):
+ *   lock:	1: OFDLCK ADVISORY  WRITE -1 fe:00:1234 0 0
+ */
+static bool lock_held_on_fd(const struct resource *res)
+{
+	const char *kind = res->posix ? "POSIX" : "OFDLCK";
+	const char *type = (res->flags & LS_SHARED) ? "READ" : "WRITE";
+	char path[64], *text, *line, *save = NULL;
+	bool held = false;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", res->fd);
+	if (read_file(path, 1 << 20, &text, NULL) < 0)
+		return false;
+	for (line = strtok_r(text, "\n", &save); line && !held; line = strtok_r(NULL, "\n", &save)) {
+		size_t n = strlen(line);
+
+		held = !strncmp(line, "lock:", 5) && strstr(line, kind) && strstr(line, type) &&
+		       n > 4 && !strcmp(line + n - 4, " 0 0");
+	}
+	free(text);
+	return held;
+}
+
+int lockspace_adopt(struct lockspace *ls, struct resource *res, struct lw_err *err)
+{
+	struct stat fst, pst;
+	int rc;
+
+	if (fstat(res->fd, &fst) < 0 || stat_at(ls, res->name, &pst) < 0) {
+		rc = -errno;
+		lw_err_sys(err, ERR_FROM_LOCKSPACE, -rc,
+			   "Inherited fd %d of resource %s cannot be checked", res->fd, res->path);
+		return rc;
+	}
+	if (!S_ISREG(fst.st_mode) && !S_ISBLK(fst.st_mode)) {
+		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_INTERNAL_ERROR,
+			   "Inherited fd %d of resource %s is not a file", res->fd, res->path);
+		return -EBADF;
+	}
+	if (fst.st_dev != pst.st_dev || fst.st_ino != pst.st_ino) {
+		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_INTERNAL_ERROR,
+			   "Inherited fd %d is not the file %s (inode %lu, expected %lu)",
+			   res->fd, res->path, (unsigned long)fst.st_ino, (unsigned long)pst.st_ino);
+		return -ESTALE;
+	}
+	if (!lock_held_on_fd(res)) {
+		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_INTERNAL_ERROR,
+			   "Inherited fd %d of resource %s does not hold its %s %s lock",
+			   res->fd, res->path, res->posix ? "POSIX" : "OFD",
+			   (res->flags & LS_SHARED) ? "shared" : "exclusive");
+		return -ENOLCK;
+	}
+	if (lockspace_find(ls, res->name)) {
+		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_INTERNAL_ERROR,
+			   "Resource %s appears twice in the inherited state", res->path);
+		return -EEXIST;
+	}
+	res->dev = fst.st_dev;
+	res->ino = fst.st_ino;
+	if (!res->id && ls->hooks.next_id)
+		res->id = ls->hooks.next_id(ls->hooks.data);
+	hashmap_put(&ls->resources, res->name, res);
+	notify(ls, res, LS_ADDED);
+	return 0;
+}
+
+int lockspace_new(const char *dir, const struct lockspace_hooks *hooks,
+		  struct lockspace **out, struct lw_err *err)
+{
+	struct lockspace *ls = xcalloc(1, sizeof(*ls));
+	struct stat st;
+	int rc;
+
+	ls->dirfd = -1;
+	if (hooks)
+		ls->hooks = *hooks;
+	hashmap_init(&ls->resources);
+	if (dir) {
+		ls->dir = xstrdup(dir);
+		if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_INTERNAL_ERROR,
+				   "Lockspace location %s exists, but is not a directory", dir);
+			rc = -ENOTDIR;
+			goto fail;
+		}
+		if ((rc = mkdir_p(dir, 0700)) < 0 ||
+		    (ls->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+			rc = rc < 0 ? rc : -errno;
+			lw_err_sys(err, ERR_FROM_LOCKSPACE, -rc, "Unable to create lockspace %s", dir);
+			goto fail;
+		}
+	}
+	*out = ls;
+	return 0;
+
+fail:
+	lockspace_free(ls);
+	return rc;
+}
+
+void lockspace_free(struct lockspace *ls)
+{
+	struct hashmap_entry *e, *nx;
+	size_t i;
+
+	if (!ls)
+		return;
+	hashmap_foreach(&ls->resources, e, nx, i)
+		resource_free(e->value);
+	hashmap_free(&ls->resources);
+	safe_close(ls->dirfd);
+	free(ls->dir);
+	free(ls);
+}

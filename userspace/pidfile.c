@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pidfile.h"
+#include "util.h"
+
+static int lock_byte0(int fd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+
+	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+/* Is fd the file now at path? */
+static int same_file(const char *path, int fd)
+{
+	struct stat a, b;
+
+	if (fstat(fd, &b) < 0)
+		return -errno;
+	if (stat(path, &a) < 0)
+		return -errno;
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino ? 0 : -ESTALE;
+}
+
+int pidfile_acquire(const char *path, pid_t pid)
+{
+	char buf[32];
+	int fd, rc;
+
+	for (;;) {
+		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return -errno;
+		if ((rc = lock_byte0(fd, F_WRLCK)) < 0)
+			goto fail;
+		/* The holder before us may have unlinked it meanwhile. */
+		rc = same_file(path, fd);
+		if (rc == 0)
+			break;
+		close(fd);
+		if (rc != -ENOENT && rc != -ESTALE)
+			return rc;
+	}
+	snprintf(buf, sizeof(buf), "%lld", (long long)pid);
+	if (ftruncate(fd, 0) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if ((rc = write_all(fd, buf, strlen(buf))) < 0)
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return rc;
+}
+
+int pidfile_check(const char *path, int fd)
+{
+	int rc = same_file(path, fd);
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+
+	if (rc < 0)
+		return rc;
+	/* Taking our own OFD lock again succeeds; someone else's fails. */
+	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+void pidfile_release(const char *path, int fd)
+{
+	if (fd < 0)
+		return;
+	if (same_file(path, fd) == 0)
+		unlink(path);
+	close(fd);
+}

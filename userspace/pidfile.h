@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The pid file, itself locked (an OFD lock on byte 0, as virtlockd locks
+ * its pid file) so two daemons never run on one socket. Its fd survives
+ * re-exec with the lock held.
+ */
+#ifndef LW_PIDFILE_H
+#define LW_PIDFILE_H
+
+#include <sys/types.h>
+
+/* Create, lock and write path; returns the fd or -errno (-EAGAIN: another
+ * daemon holds it). */
+int pidfile_acquire(const char *path, pid_t pid);
+/* Check an inherited fd still holds path's lock (after re-exec). */
+int pidfile_check(const char *path, int fd);
+void pidfile_release(const char *path, int fd);
+
+#endif

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "reaper.h"
+#include "util.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+#define KILL_AFTER_MS	1600	/* virtlockd: SIGKILL on the 8th 200 ms tick */
+#define GIVE_UP_MS	1400	/* then watch as long as virtlockd does (3 s) */
+
+struct victim {
+	struct loop_source src;		/* the pidfd, readable once it exits */
+	struct loop_timer timer;
+	struct reaper *r;
+	pid_t pid;
+	bool sent_kill;
+	struct victim *next;
+};
+
+void reaper_init(struct reaper *r, struct loop *l)
+{
+	r->loop = l;
+	r->victims = NULL;
+	r->killed = r->escalated = 0;
+}
+
+static void victim_done(struct victim *v)
+{
+	struct victim **pp;
+
+	for (pp = &v->r->victims; *pp; pp = &(*pp)->next) {
+		if (*pp == v) {
+			*pp = v->next;
+			break;
+		}
+	}
+	loop_del(v->r->loop, &v->src);
+	loop_timer_disarm(v->r->loop, &v->timer);
+	safe_close(v->src.fd);
+	free(v);
+}
+
+void reaper_fini(struct reaper *r)
+{
+	while (r->victims)
+		victim_done(r->victims);
+}
+
+static int send_signal(struct victim *v, int sig)
+{
+	if (syscall(SYS_pidfd_send_signal, v->src.fd, sig, NULL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static void victim_exited(struct loop_source *src, uint32_t events)
+{
+	struct victim *v = container_of(src, struct victim, src);
+
+	log_info("pid %d, which dropped its connection while holding leases, is gone", v->pid);
+	victim_done(v);
+}
+
+static void victim_timer(struct loop_timer *t)
+{
+	struct victim *v = container_of(t, struct victim, timer);
+
+	if (v->sent_kill) {
+		log_warn("pid %d did not exit after SIGKILL; no longer watching it", v->pid);
+		victim_done(v);
+		return;
+	}
+	if (send_signal(v, SIGKILL) < 0) {
+		victim_done(v);
+		return;
+	}
+	v->r->escalated++;
+	v->sent_kill = true;
+	log_warn("pid %d ignored SIGTERM; sent SIGKILL", v->pid);
+	loop_timer_arm(v->r->loop, &v->timer, GIVE_UP_MS, victim_timer);
+}
+
+/* A pidfd for the peer: SO_PEERPIDFD names exactly the process that
+ * connected; pidfd_open(pid) is the fallback for older kernels. */
+static int peer_pidfd(int sockfd, pid_t pid)
+{
+	socklen_t len = sizeof(int);
+	int fd;
+
+	if (getsockopt(sockfd, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0)
+		return fd;
+	if (errno == ESRCH)
+		return -ESRCH;
+	fd = syscall(SYS_pidfd_open, pid, 0);
+	return fd < 0 ? -errno : fd;
+}
+
+void reaper_kill(struct reaper *r, int sockfd, pid_t pid)
+{
+	struct victim *v;
+	int fd, rc;
+
+	if (pid <= 0)
+		return;
+	fd = peer_pidfd(sockfd, pid);
+	if (fd < 0) {
+		if (fd != -ESRCH)
+			log_warn("Failed to kill off pid %d: no pidfd: %s", pid, strerror(-fd));
+		return;
+	}
+	v = xcalloc(1, sizeof(*v));
+	v->r = r;
+	v->pid = pid;
+	v->src.fd = fd;
+	rc = send_signal(v, SIGTERM);
+	if (rc == 0)
+		rc = loop_add(r->loop, &v->src, fd, EPOLLIN, victim_exited);
+	if (rc < 0) {
+		if (rc != -ESRCH)
+			log_warn("Failed to kill off pid %d: %s", pid, strerror(-rc));
+		close(fd);
+		free(v);
+		return;
+	}
+	r->killed++;
+	log_warn("pid %d dropped its connection while holding leases; sent SIGTERM", pid);
+	loop_timer_arm(r->loop, &v->timer, KILL_AFTER_MS, victim_timer);
+	v->next = r->victims;
+	r->victims = v;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * An owner that drops its connection while holding leases has lost them
+ * and must not go on writing: like virtlockd, send it SIGTERM, then
+ * SIGKILL 1.6 s later. Unlike virtlockd, which sleeps ~3 s in its only
+ * thread meanwhile, this is event driven: a pidfd tells when it is gone,
+ * a timer escalates, and every other client is served throughout. The
+ * pidfd also makes the signal race-free against pid reuse.
+ */
+#ifndef LW_REAPER_H
+#define LW_REAPER_H
+
+#include <sys/types.h>
+
+#include "loop.h"
+
+struct reaper {
+	struct loop *loop;
+	struct victim *victims;
+	unsigned long killed, escalated;
+};
+
+void reaper_init(struct reaper *r, struct loop *l);
+void reaper_fini(struct reaper *r);
+/* Start killing the peer of sockfd (whose pid was pid at connect). */
+void reaper_kill(struct reaper *r, int sockfd, pid_t pid);
+
+#endif

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The daemon's listening UNIX sockets (lock and admin): created mode 0700,
+ * taken from systemd socket activation (LISTEN_FDS), or inherited across
+ * re-exec. Accepting stops while the client limit is reached.
+ */
+#ifndef LW_SOCKETS_H
+#define LW_SOCKETS_H
+
+#include <stdbool.h>
+
+#include "loop.h"
+
+struct daemon;
+
+struct listener {
+	struct loop_source src;
+	struct daemon *d;
+	int kind;			/* enum client_kind */
+	char *path;
+	bool paused;
+};
+
+/*
+ * Bind path (refusing when a live daemon answers on it), or adopt fd >= 0
+ * (activation, re-exec) after checking it is a listening UNIX socket.
+ */
+int listener_open(struct listener *l, struct daemon *d, int kind, const char *path, int fd);
+void listener_close(struct listener *l, bool unlink_path);
+/* Accept only while below the kind's client limit. */
+void listener_update(struct listener *l, bool below_limit);
+
+/* Sockets passed by systemd: fds[kind] or -1. Clears LISTEN_* from env. */
+int sockets_from_systemd(const char *const paths[], int nkinds, int *fds);
+
+#endif

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Small helpers every part of lockwarden uses: memory, fds, time. */
+#ifndef LW_UTIL_H
+#define LW_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Allocation failure aborts, as in libvirt: a lock daemon that cannot
+ * allocate a few bytes cannot keep its promises anyway. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+__attribute__((format(printf, 1, 2))) char *xasprintf(const char *fmt, ...);
+__attribute__((format(printf, 1, 0))) char *xvasprintf(const char *fmt, va_list ap);
+
+/* close() that keeps errno and accepts -1; returns -1 for `fd = safe_close(fd)`. */
+int safe_close(int fd);
+int fd_set_cloexec(int fd, bool on);
+int fd_set_nonblock(int fd);
+
+uint64_t now_mono_ns(void);
+uint64_t now_real_ns(void);
+
+/* Write all of buf or fail with -errno. */
+int write_all(int fd, const void *buf, size_t len);
+/* Read a whole (small) file into a NUL-terminated buffer; -errno, -EFBIG past max. */
+int read_file(const char *path, size_t max, char **out, size_t *len);
+
+/* mkdir -p with mode for the directories it creates. */
+int mkdir_p(const char *path, mode_t mode);
+
+#endif
