@@ -54,6 +54,11 @@ static const char *check_positive(const void *v)
 	return *(const unsigned int *)v ? NULL : "must be at least 1";
 }
 
+static const char *check_abs_path(const void *v)
+{
+	return **(char *const *)v == '/' ? NULL : "must be an absolute path";
+}
+
 #define KEY(n, t, chk) { #n, t, offsetof(struct config, n), chk }
 
 static const struct conf_key keys[] = {
@@ -62,6 +67,7 @@ static const struct conf_key keys[] = {
 	KEY(log_outputs,	CONF_STRING,	check_log_outputs),
 	KEY(max_clients,	CONF_UINT,	check_positive),
 	KEY(admin_max_clients,	CONF_UINT,	check_positive),
+	KEY(audit_log,		CONF_STRING,	check_abs_path),
 };
 
 void config_defaults(struct config *cfg)
@@ -69,6 +75,7 @@ void config_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_clients = 1024;
 	cfg->admin_max_clients = 5000;
+	cfg->audit_log = xstrdup("/var/log/lockwarden/audit.jsonl");
 }
 
 void strlist_free(struct strlist *l)

@@ -23,6 +23,9 @@ struct config {
 	char *log_outputs;
 	unsigned int max_clients;
 	unsigned int admin_max_clients;
+
+	/* lockwarden's keys */
+	char *audit_log;		/* the audit log (JSON lines) */
 };
 
 void config_defaults(struct config *cfg);

@@ -170,6 +170,15 @@ static void client_closed(void *data, struct client *c)
 	daemon_update_idle(d);
 }
 
+void daemon_report(struct daemon *d, struct json_object *rec)
+{
+	if (!d->audit) {
+		json_object_put(rec);
+		return;
+	}
+	audit_write(d->audit, rec);
+}
+
 /* ---- idle timeout, signals ---- */
 
 static void idle_expired(struct loop_timer *t)
@@ -281,6 +290,9 @@ int daemon_init(struct daemon *d)
 	for (int k = 0; k < CLIENT_KINDS; k++)
 		if ((rc = listener_open(&d->listeners[k], d, k, d->paths.sock[k], fds[k])) < 0)
 			return rc;
+	/* Without its audit log the daemon still serves locks: say so once. */
+	if (audit_open(d->cfg.audit_log, &d->audit) < 0)
+		log_warn("auditing is off: the audit log %s cannot be opened", d->cfg.audit_log);
 	daemon_update_idle(d);
 	return 0;
 }
@@ -307,5 +319,6 @@ void daemon_fini(struct daemon *d)
 		safe_close(d->signals.fd);
 	}
 	loop_free(d->loop);
+	audit_close(d->audit);
 	config_free(&d->cfg);
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "audit.h"
 #include "clients.h"
 #include "config.h"
 #include "lockspace.h"
@@ -48,6 +49,8 @@ struct daemon {
 	size_t nresources;		/* over all lockspaces */
 	size_t nposix;			/* of them adopted process-owned locks */
 
+	struct audit *audit;		/* NULL when it cannot be opened */
+
 	int pid_fd;
 	bool reexec;			/* SIGUSR1 seen */
 };
@@ -64,6 +67,13 @@ const struct lockspace_hooks *daemon_lockspace_hooks(struct daemon *d);
 
 /* A new connection: check its credentials, count it. */
 void daemon_client_accepted(struct daemon *d, struct client *c);
+/*
+ * Everything the operator should learn of (violations, denials, lock and
+ * client events) goes through here: the audit log, and for critical
+ * events the alerts. Takes ownership of rec (see audit_record()).
+ */
+void daemon_report(struct daemon *d, struct json_object *rec);
+
 /* Called whenever clients or resources come or go. */
 void daemon_update_idle(struct daemon *d);
 
