@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Run the selftests: every selftests/t_*.sh, each in its own mount namespace
+# with tmpfs on /run and /srv, and every $BUILD/selftests/test_* program.
+# Each prints PASS/FAIL/SKIP lines; this counts them and ends with
+# "N passed, N failed".  Exit status 1 if anything failed.
+#
+# Usage: selftests/run.sh [PATTERN]   only test files whose name has PATTERN
+#   env: BUILD (default ./build), TEST_TIMEOUT seconds per file (300),
+#        SCN=PATTERN to pick scenarios in t_scenarios.sh
+set -u
+
+source "$(dirname "$0")/lib.sh"
+
+pattern=${1:-}
+timeout_s=${TEST_TIMEOUT:-300}
+npass=0
+nfail=0
+nskip=0
+
+# run_file NAME CMD...: run one test file with its timeout, count its lines.
+run_file() {
+	local name=$1 log=$OUT/$1.log rc
+	shift
+
+	mkdir -p "$OUT"
+	timeout -k 5 "$timeout_s" "$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	npass=$((npass + $(grep -c '^PASS ' "$log")))
+	nskip=$((nskip + $(grep -c '^SKIP ' "$log")))
+	nfail=$((nfail + $(grep -c '^FAIL ' "$log")))
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		fail "$name" "timed out after ${timeout_s}s"
+		nfail=$((nfail + 1))
+	elif [ "$rc" -ne 0 ] && ! grep -q '^FAIL ' "$log"; then
+		fail "$name" "exited with status $rc"
+		nfail=$((nfail + 1))
+	fi
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+	fail run.sh "must run as root (mount namespaces, the daemons' /run)"
+	nfail=1
+else
+	rm -rf "$BUILD/selftests/out"
+	mkdir -p "$OUT"
+	for t in "$SELFTESTS"/t_*.sh "$BUILD"/selftests/test_*; do
+		[ -f "$t" ] || continue
+		name=$(basename "$t")
+		[[ $name == *"$pattern"* ]] || continue
+		case $name in
+		t_*.sh)
+			OUT=$BUILD/selftests/out/${name%.sh} run_file "$name" \
+				unshare -m -- bash -c 'mount -t tmpfs lw-run /run &&
+					mount -t tmpfs lw-srv /srv && exec bash "$0"' "$t"
+			;;
+		*)
+			[ -x "$t" ] && run_file "$name" "$t"
+			;;
+		esac
+	done
+fi
+
+echo "$nskip skipped"
+echo "$npass passed, $nfail failed"
+[ "$nfail" -eq 0 ]
