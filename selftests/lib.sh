@@ -155,24 +155,37 @@ fresh_ns() {
 		mount -t tmpfs lw-srv /srv && "$@"' "$SELFTESTS/lib.sh" "$@"
 }
 
-# scenario_run BIN SCN OUT: in a fresh namespace, BIN as the daemon, the
-# harness on SCN; the transcript goes to OUT, errors to OUT.err.  Returns
-# non-zero if the daemon did not start or the harness failed.
+# scenario_run SCN OUT BIN [BIN...]: in a fresh namespace, the harness on
+# SCN with its transcript in OUT (errors in OUT.err).  One BIN runs in that
+# namespace itself; several are hosts a, b, ... each with its own /run,
+# their namespaces passed as $HOST_A, $HOST_B, ...  Returns non-zero if a
+# daemon did not start or the harness failed.
 scenario_run() {
 	fresh_ns scenario_in_ns "$@"
 }
 
 scenario_in_ns() {
-	local bin=$1 scn=$2 out=$3 rc
+	local scn=$1 out=$2 pids=() env=() letters=(A B C D) bin pid rc=0
+	shift 2
 
 	: >"$out"
-	if ! daemon_start "$bin"; then
-		echo "$DAEMON_ERR" >"$out.err"
-		return 1
+	: >"$out.err"
+	for bin in "$@"; do
+		if ! OWN_RUN=$(($# > 1)) daemon_start "$bin"; then
+			echo "$DAEMON_ERR" >>"$out.err"
+			rc=1
+			break
+		fi
+		env+=("HOST_${letters[${#pids[@]}]}=/proc/$DAEMON_PID/ns/mnt")
+		pids+=("$DAEMON_PID")
+	done
+	if [ $rc -eq 0 ]; then
+		env "${env[@]}" "$HARNESS" "$scn" >"$out" 2>>"$out.err"
+		rc=$?
 	fi
-	"$HARNESS" "$scn" >"$out" 2>"$out.err"
-	rc=$?
-	daemon_stop || echo "daemon exited with status $? on SIGTERM" >>"$out.err"
+	for pid in "${pids[@]}"; do
+		daemon_stop "$pid" || echo "daemon exited with status $? on SIGTERM" >>"$out.err"
+	done
 	return $rc
 }
 

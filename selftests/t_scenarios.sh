@@ -29,6 +29,7 @@ for scn in "$SELFTESTS"/scenarios/*.scn; do
 	[[ $name == *"${SCN:-}"* ]] || continue
 	expected=${scn%.scn}.expected
 	outs=()
+	nodiff=
 	for d in "${DAEMONS[@]}"; do
 		dname=${d%%=*}
 		bin=${d#*=}
@@ -36,13 +37,14 @@ for scn in "$SELFTESTS"/scenarios/*.scn; do
 		outs+=("$out")
 		rm -f "$out"
 		why=$(missing_daemon "$bin")
-		if [ -z "$why" ] && ! scenario_run "$bin" "$scn" "$out"; then
+		if [ -z "$why" ] && ! scenario_run "$scn" "$out" "$bin"; then
 			why="run failed: $(tail -n 1 "$out.err")"
 		fi
+		[ -z "$why" ] || nodiff="no transcript from $dname: $why"
 		[ -n "$why" ] || why=$(differs "$expected" "$out")
 		result "scenario/$name/$dname" "$why"
 	done
-	result "scenario/$name/differential" "$(differs "${outs[@]}")"
+	result "scenario/$name/differential" "${nodiff:-$(differs "${outs[@]}")}"
 done
 
 if [[ indirect == *"${SCN:-}"* ]]; then
