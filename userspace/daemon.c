@@ -263,10 +263,9 @@ int daemon_init(struct daemon *d)
 	};
 	struct client_ops cops = ops;
 	struct lw_err err = { 0 };
-	int rc, fds[CLIENT_KINDS];
+	int rc;
 
 	d->start_time = now_real_ns();
-	d->pid_fd = -1;
 	d->signals.fd = -1;
 	if ((rc = loop_new(&d->loop)) < 0) {
 		log_error("cannot create the event loop: %s", strerror(-rc));
@@ -285,15 +284,25 @@ int daemon_init(struct daemon *d)
 		lw_err_clear(&err);
 		return rc;
 	}
-	if ((rc = sockets_from_systemd((const char *const *)d->paths.sock, CLIENT_KINDS, fds)) < 0)
-		return rc;
-	for (int k = 0; k < CLIENT_KINDS; k++)
-		if ((rc = listener_open(&d->listeners[k], d, k, d->paths.sock[k], fds[k])) < 0)
-			return rc;
 	/* Without its audit log the daemon still serves locks: say so once. */
 	if (audit_open(d->cfg.audit_log, &d->audit) < 0)
 		log_warn("auditing is off: the audit log %s cannot be opened", d->cfg.audit_log);
 	daemon_update_idle(d);
+	return 0;
+}
+
+int daemon_listen(struct daemon *d)
+{
+	int rc, fds[CLIENT_KINDS];
+
+	if ((rc = sockets_from_systemd((const char *const *)d->paths.sock, CLIENT_KINDS, fds)) < 0)
+		return rc;
+	for (int k = 0; k < CLIENT_KINDS; k++) {
+		if (d->listeners[k].path)
+			continue;	/* restored across re-exec */
+		if ((rc = listener_open(&d->listeners[k], d, k, d->paths.sock[k], fds[k])) < 0)
+			return rc;
+	}
 	return 0;
 }
 

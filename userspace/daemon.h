@@ -53,11 +53,16 @@ struct daemon {
 
 	int pid_fd;
 	bool reexec;			/* SIGUSR1 seen */
+	int *inherited;			/* fds this image was started with */
+	size_t ninherited;
 };
 
 /* Fill paths from privilege and the environment, as virtlockd does. */
 int daemon_default_paths(struct daemon *d);
+/* The loop, signals, lockspaces, audit: everything but the sockets. */
 int daemon_init(struct daemon *d);
+/* Open (or take from systemd) every listening socket not yet restored. */
+int daemon_listen(struct daemon *d);
 int daemon_run(struct daemon *d);
 void daemon_fini(struct daemon *d);
 

@@ -69,7 +69,7 @@ static void notify(struct lockspace *ls, struct resource *res, enum lockspace_ev
 		ls->hooks.changed(ls->hooks.data, ls, res, ev);
 }
 
-static void resource_free(struct resource *res)
+void lockspace_resource_free(struct resource *res)
 {
 	if (!res)
 		return;
@@ -265,7 +265,7 @@ int lockspace_acquire(struct lockspace *ls, const char *name, pid_t owner,
 	return 0;
 
 fail:
-	resource_free(res);
+	lockspace_resource_free(res);
 	return rc;
 }
 
@@ -287,7 +287,7 @@ static void resource_drop(struct lockspace *ls, struct resource *res)
 	}
 	if (res->posix)
 		byte0_lock(res, F_UNLCK);
-	resource_free(res);
+	lockspace_resource_free(res);
 }
 
 int lockspace_release(struct lockspace *ls, const char *name, pid_t owner, struct lw_err *err)
@@ -397,40 +397,23 @@ int lockspace_foreach(const struct lockspace *ls,
 }
 
 /*
- * Is the lock recorded for res really held through res->fd? F_GETLK never
- * reports the caller's own locks, but /proc/self/fdinfo lists exactly the
- * locks held through that fd (OFD) or by this process on that file (POSIX):
- *   lock:	1: OFDLCK ADVISORY  WRITE -1 fe:00:1234 0 0
+ * Verify an inherited resource: its fd must be the file the state names
+ * (the recorded inode, or for state without one, the file at its path),
+ * and its lock must be held. The lock is asserted again on the same fd:
+ * a no-op for a lock we hold (an OFD lock through this fd, or a POSIX
+ * lock of this process), a failure when another holder has it, which
+ * means the inherited fd does not carry the lock the state claims.
  */
-static bool lock_held_on_fd(const struct resource *res)
-{
-	const char *kind = res->posix ? "POSIX" : "OFDLCK";
-	const char *type = (res->flags & LS_SHARED) ? "READ" : "WRITE";
-	char path[64], *text, *line, *save = NULL;
-	bool held = false;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", res->fd);
-	if (read_file(path, 1 << 20, &text, NULL) < 0)
-		return false;
-	for (line = strtok_r(text, "\n", &save); line && !held; line = strtok_r(NULL, "\n", &save)) {
-		size_t n = strlen(line);
-
-		held = !strncmp(line, "lock:", 5) && strstr(line, kind) && strstr(line, type) &&
-		       n > 4 && !strcmp(line + n - 4, " 0 0");
-	}
-	free(text);
-	return held;
-}
-
 int lockspace_adopt(struct lockspace *ls, struct resource *res, struct lw_err *err)
 {
+	short type = (res->flags & LS_SHARED) ? F_RDLCK : F_WRLCK;
 	struct stat fst, pst;
 	int rc;
 
-	if (fstat(res->fd, &fst) < 0 || stat_at(ls, res->name, &pst) < 0) {
+	if (fstat(res->fd, &fst) < 0) {
 		rc = -errno;
-		lw_err_sys(err, ERR_FROM_LOCKSPACE, -rc,
-			   "Inherited fd %d of resource %s cannot be checked", res->fd, res->path);
+		lw_err_sys(err, ERR_FROM_LOCKSPACE, -rc, "Inherited fd %d of resource %s is unusable",
+			   res->fd, res->path);
 		return rc;
 	}
 	if (!S_ISREG(fst.st_mode) && !S_ISBLK(fst.st_mode)) {
@@ -438,26 +421,34 @@ int lockspace_adopt(struct lockspace *ls, struct resource *res, struct lw_err *e
 			   "Inherited fd %d of resource %s is not a file", res->fd, res->path);
 		return -EBADF;
 	}
-	if (fst.st_dev != pst.st_dev || fst.st_ino != pst.st_ino) {
+	if (!res->ino) {
+		if (stat_at(ls, res->name, &pst) < 0) {
+			rc = -errno;
+			lw_err_sys(err, ERR_FROM_LOCKSPACE, -rc, "Resource %s of inherited fd %d",
+				   res->path, res->fd);
+			return rc;
+		}
+		res->dev = pst.st_dev;
+		res->ino = pst.st_ino;
+	}
+	if (fst.st_dev != res->dev || fst.st_ino != res->ino) {
 		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_INTERNAL_ERROR,
-			   "Inherited fd %d is not the file %s (inode %lu, expected %lu)",
-			   res->fd, res->path, (unsigned long)fst.st_ino, (unsigned long)pst.st_ino);
+			   "Inherited fd %d is not the file of resource %s (inode %lu, expected %lu)",
+			   res->fd, res->path, (unsigned long)fst.st_ino, (unsigned long)res->ino);
 		return -ESTALE;
 	}
-	if (!lock_held_on_fd(res)) {
-		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_INTERNAL_ERROR,
+	if ((rc = byte0_lock(res, type)) < 0) {
+		lw_err_sys(err, ERR_FROM_LOCKSPACE, -rc,
 			   "Inherited fd %d of resource %s does not hold its %s %s lock",
 			   res->fd, res->path, res->posix ? "POSIX" : "OFD",
-			   (res->flags & LS_SHARED) ? "shared" : "exclusive");
-		return -ENOLCK;
+			   type == F_RDLCK ? "shared" : "exclusive");
+		return rc;
 	}
 	if (lockspace_find(ls, res->name)) {
 		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_INTERNAL_ERROR,
 			   "Resource %s appears twice in the inherited state", res->path);
 		return -EEXIST;
 	}
-	res->dev = fst.st_dev;
-	res->ino = fst.st_ino;
 	if (!res->id && ls->hooks.next_id)
 		res->id = ls->hooks.next_id(ls->hooks.data);
 	hashmap_put(&ls->resources, res->name, res);
@@ -507,7 +498,7 @@ void lockspace_free(struct lockspace *ls)
 	if (!ls)
 		return;
 	hashmap_foreach(&ls->resources, e, nx, i)
-		resource_free(e->value);
+		lockspace_resource_free(e->value);
 	hashmap_free(&ls->resources);
 	safe_close(ls->dirfd);
 	free(ls->dir);

@@ -86,10 +86,13 @@ int lockspace_foreach(const struct lockspace *ls,
 		      void *arg);
 
 /*
- * Take over a resource whose lock is already held on fd (live upgrade).
- * The lockspace owns fd and the strings afterwards. Checks that fd is the
- * file at path and that the lock is really held, else -errno and err.
+ * Take over a resource whose lock is already held on res->fd (live
+ * upgrade). res->ino 0 means: the file now at its path. Checks that the
+ * fd is that file and holds the lock, else -errno and err. On success the
+ * lockspace owns res.
  */
 int lockspace_adopt(struct lockspace *ls, struct resource *res, struct lw_err *err);
+/* Free a resource not (or no longer) in a lockspace; closes its fd. */
+void lockspace_resource_free(struct resource *res);
 
 #endif

@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "pidfile.h"
+#include "state.h"
 #include "util.h"
 
 static void usage(FILE *f, const char *argv0, bool privileged)
@@ -140,11 +141,14 @@ int main(int argc, char **argv)
 		{ "help",	no_argument,		NULL, 'h' },
 		{ 0 },
 	};
-	struct daemon d = { .argv = argv };
+	struct daemon d = { .argv = argv, .pid_fd = -1 };
 	char *config_path = NULL, *why = NULL;
 	int c, rc, status_fd = -1, ret = 1;
+	struct json_object *state = NULL;
 	bool implicit;
 
+	/* Before anything here opens a file: what a re-exec handed over. */
+	state_note_inherited(&d);
 	d.privileged = geteuid() == 0;
 	while ((c = getopt_long(argc, argv, "df:p:t:vVh", opts, NULL)) != -1) {
 		switch (c) {
@@ -211,7 +215,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	if (d.godaemon) {
+	/* Restored from a re-exec (ours, or virtlockd's when we replace it),
+	 * or started fresh; never fresh while holding inherited locks. */
+	if ((rc = state_probe(&d, &state)) < 0)
+		goto out;
+	if (!state && d.godaemon) {
 		if (chdir("/") < 0) {
 			log_error("cannot change to root directory: %m");
 			goto out;
@@ -221,16 +229,26 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	d.pid_fd = pidfile_acquire(d.paths.pidfile, getpid());
-	if (d.pid_fd < 0) {
+	if (daemon_init(&d) < 0)
+		goto out;
+	if (state && state_apply(&d, state) < 0)
+		goto out;
+	if (d.pid_fd < 0 && (d.pid_fd = pidfile_acquire(d.paths.pidfile, getpid())) < 0) {
 		log_error("Failed to acquire pid file '%s': %s", d.paths.pidfile,
 			  d.pid_fd == -EAGAIN ? "another daemon is running" : strerror(-d.pid_fd));
 		goto out;
 	}
-	if (daemon_init(&d) < 0)
+	if (daemon_listen(&d) < 0)
 		goto out;
 	report_ready(&status_fd, 0);
-	ret = daemon_run(&d) < 0 ? 1 : 0;
+	for (;;) {
+		ret = daemon_run(&d) < 0 ? 1 : 0;
+		if (!d.reexec)
+			break;
+		/* Returns only when the exec failed; everything is still held. */
+		state_reexec(&d);
+		d.reexec = false;
+	}
 out:
 	report_ready(&status_fd, 1);
 	if (d.loop)
@@ -239,6 +257,7 @@ out:
 		config_free(&d.cfg);
 	if (d.pid_fd >= 0)
 		pidfile_release(d.paths.pidfile, d.pid_fd);
+	json_object_put(state);
 	log_close();
 	free(why);
 	free(config_path);

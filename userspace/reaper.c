@@ -106,6 +106,19 @@ static int peer_pidfd(int sockfd, pid_t pid)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Watch v (its pidfd in v->src.fd) until it exits, escalating on time. */
+static int victim_watch(struct reaper *r, struct victim *v)
+{
+	int rc = loop_add(r->loop, &v->src, v->src.fd, EPOLLIN, victim_exited);
+
+	if (rc < 0)
+		return rc;
+	loop_timer_arm(r->loop, &v->timer, v->sent_kill ? GIVE_UP_MS : KILL_AFTER_MS, victim_timer);
+	v->next = r->victims;
+	r->victims = v;
+	return 0;
+}
+
 void reaper_kill(struct reaper *r, int sockfd, pid_t pid)
 {
 	struct victim *v;
@@ -125,7 +138,7 @@ void reaper_kill(struct reaper *r, int sockfd, pid_t pid)
 	v->src.fd = fd;
 	rc = send_signal(v, SIGTERM);
 	if (rc == 0)
-		rc = loop_add(r->loop, &v->src, fd, EPOLLIN, victim_exited);
+		rc = victim_watch(r, v);
 	if (rc < 0) {
 		if (rc != -ESRCH)
 			log_warn("Failed to kill off pid %d: %s", pid, strerror(-rc));
@@ -135,7 +148,27 @@ void reaper_kill(struct reaper *r, int sockfd, pid_t pid)
 	}
 	r->killed++;
 	log_warn("pid %d dropped its connection while holding leases; sent SIGTERM", pid);
-	loop_timer_arm(r->loop, &v->timer, KILL_AFTER_MS, victim_timer);
-	v->next = r->victims;
-	r->victims = v;
+}
+
+void reaper_foreach(struct reaper *r, void (*fn)(int pidfd, pid_t pid, bool sent_kill, void *arg),
+		    void *arg)
+{
+	for (struct victim *v = r->victims; v; v = v->next)
+		fn(v->src.fd, v->pid, v->sent_kill, arg);
+}
+
+int reaper_adopt(struct reaper *r, int pidfd, pid_t pid, bool sent_kill)
+{
+	struct victim *v = xcalloc(1, sizeof(*v));
+	int rc;
+
+	v->r = r;
+	v->pid = pid;
+	v->sent_kill = sent_kill;
+	v->src.fd = pidfd;
+	if ((rc = fd_set_cloexec(pidfd, true)) < 0 || (rc = victim_watch(r, v)) < 0) {
+		free(v);
+		return rc;
+	}
+	return 0;
 }

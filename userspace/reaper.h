@@ -10,6 +10,7 @@
 #ifndef LW_REAPER_H
 #define LW_REAPER_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "loop.h"
@@ -24,5 +25,11 @@ void reaper_init(struct reaper *r, struct loop *l);
 void reaper_fini(struct reaper *r);
 /* Start killing the peer of sockfd (whose pid was pid at connect). */
 void reaper_kill(struct reaper *r, int sockfd, pid_t pid);
+
+/* Live upgrade: visit each victim still being killed, and take one over
+ * (its pidfd inherited) in the new image. */
+void reaper_foreach(struct reaper *r, void (*fn)(int pidfd, pid_t pid, bool sent_kill, void *arg),
+		    void *arg);
+int reaper_adopt(struct reaper *r, int pidfd, pid_t pid, bool sent_kill);
 
 #endif

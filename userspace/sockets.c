@@ -150,6 +150,8 @@ int listener_open(struct listener *l, struct daemon *d, int kind, const char *pa
 
 void listener_close(struct listener *l, bool unlink_path)
 {
+	if (!l->path)
+		return;		/* never opened */
 	if (l->src.fd >= 0) {
 		loop_del(l->d->loop, &l->src);
 		l->src.fd = safe_close(l->src.fd);

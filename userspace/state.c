@@ -1,0 +1,996 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "pidfile.h"
+#include "state.h"
+#include "util.h"
+
+/* Set by an image that re-execs itself: the new image must find its state. */
+#define REEXEC_ENV	"LOCKWARDEN_REEXEC"
+#define STATE_MAX	(256u << 20)
+#define STATE_VERSION	1
+
+static const char *const server_names[CLIENT_KINDS] = { "virtlockd", "admin" };
+
+/* ---- fds ---- */
+
+struct fdlist {
+	int *fd;
+	size_t n;
+};
+
+static void fdlist_add(struct fdlist *l, int fd)
+{
+	l->fd = xrealloc(l->fd, (l->n + 1) * sizeof(int));
+	l->fd[l->n++] = fd;
+}
+
+void state_note_inherited(struct daemon *d)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct fdlist l = { 0 };
+	struct dirent *e;
+
+	if (!dir)
+		return;
+	while ((e = readdir(dir))) {
+		int fd = atoi(e->d_name);
+
+		if (fd > 2 && fd != dirfd(dir))
+			fdlist_add(&l, fd);
+	}
+	closedir(dir);
+	d->inherited = l.fd;
+	d->ninherited = l.n;
+}
+
+/* Take fd out of the inherited set: it is now accounted for. */
+static bool claim_fd(struct daemon *d, int fd)
+{
+	for (size_t i = 0; i < d->ninherited; i++) {
+		if (d->inherited[i] == fd) {
+			d->inherited[i] = d->inherited[--d->ninherited];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Does fd carry a lock of ours? /proc/self/fdinfo lists the locks held
+ * through it (OFD) or by this process on its file (POSIX). */
+static bool fd_has_lock(int fd)
+{
+	char path[64], *text;
+	bool locked;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if (read_file(path, 1 << 20, &text, NULL) < 0)
+		return false;
+	locked = strstr(text, "\nlock:") != NULL;
+	free(text);
+	return locked;
+}
+
+static bool fd_is_listener(int fd)
+{
+	int val = 0;
+	socklen_t len = sizeof(val);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &len) == 0 && val;
+}
+
+/* Were we handed what only an exec'ing lock daemon hands on: listening
+ * sockets or locks? Then starting with an empty table would drop them. */
+static size_t inherited_holdings(struct daemon *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->ninherited; i++)
+		n += fd_is_listener(d->inherited[i]) || fd_has_lock(d->inherited[i]);
+	return n;
+}
+
+/*
+ * What was inherited but not named by the state is closed at the next
+ * exec (made close-on-exec), with one exception: an fd of a file whose
+ * adopted POSIX lock we hold stays open for good, since closing any fd of
+ * that file would drop the lock.
+ */
+static void settle_unclaimed(struct daemon *d)
+{
+	for (size_t i = 0; i < d->ninherited; i++) {
+		int fd = d->inherited[i];
+		struct stat st;
+
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && d->nposix &&
+		    daemon_lockspace_hooks(d)->posix_held(d, st.st_dev, st.st_ino)) {
+			log_warn("inherited fd %d refers to a file locked by an adopted POSIX lock; "
+				 "keeping it open", fd);
+			continue;
+		}
+		log_debug("inherited fd %d is not in the state; closing it at the next exec", fd);
+		fd_set_cloexec(fd, true);
+	}
+	free(d->inherited);
+	d->inherited = NULL;
+	d->ninherited = 0;
+}
+
+/* ---- base64, for unsent and unparsed bytes of a connection ---- */
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *b64_encode(const uint8_t *p, size_t n)
+{
+	char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
+
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = p[i] << 16 | (i + 1 < n ? p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+
+		*o++ = b64[v >> 18 & 63];
+		*o++ = b64[v >> 12 & 63];
+		*o++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
+		*o++ = i + 2 < n ? b64[v & 63] : '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+static int b64_decode(const char *s, struct buf *out)
+{
+	size_t n = strlen(s);
+	uint32_t v = 0;
+	int bits = 0;
+
+	if (n % 4)
+		return -EINVAL;
+	buf_reserve(out, n / 4 * 3);
+	for (size_t i = 0; i < n; i++) {
+		const char *c = strchr(b64, s[i]);
+
+		if (s[i] == '=') {
+			if (i < n - 2 || (i == n - 2 && s[n - 1] != '='))
+				return -EINVAL;
+			continue;
+		}
+		if (!c || !s[i])
+			return -EINVAL;
+		v = v << 6 | (uint32_t)(c - b64);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out->data[out->len++] = v >> bits;
+		}
+	}
+	return 0;
+}
+
+/* ---- saving ---- */
+
+static void add_int(struct json_object *o, const char *key, int64_t v)
+{
+	json_object_object_add(o, key, json_object_new_int64(v));
+}
+
+static void add_str(struct json_object *o, const char *key, const char *v)
+{
+	json_object_object_add(o, key, json_object_new_string(v));
+}
+
+static void add_bool(struct json_object *o, const char *key, bool v)
+{
+	json_object_object_add(o, key, json_object_new_boolean(v));
+}
+
+static void add_b64(struct json_object *o, const char *key, const struct buf *b)
+{
+	char *s = b64_encode(b->data, b->len);
+
+	add_str(o, key, s);
+	free(s);
+}
+
+static struct json_object *save_sock(int fd, bool client, pid_t pid)
+{
+	struct json_object *o = json_object_new_object();
+
+	add_int(o, "fd", fd);
+	add_int(o, "errfd", -1);
+	add_int(o, "pid", client ? pid : 0);
+	add_bool(o, "isClient", client);
+	add_bool(o, "unlinkUNIX", !client);
+	return o;
+}
+
+static void format_uuid(const uint8_t *u, char out[37])
+{
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
+		 u[12], u[13], u[14], u[15]);
+}
+
+static struct json_object *save_client(struct client *c, struct fdlist *keep)
+{
+	struct json_object *o = json_object_new_object(), *priv, *ext;
+	char uuid[37];
+
+	add_int(o, "id", c->id);
+	add_int(o, "auth", 0);
+	add_bool(o, "auth_pending", false);
+	add_bool(o, "readonly", false);
+	add_int(o, "nrequests_max", 1);
+	add_int(o, "conn_time", c->connect_time / 1000000000ull);
+	json_object_object_add(o, "sock", save_sock(c->src.fd, true, c->pid));
+	fdlist_add(keep, c->src.fd);
+
+	priv = json_object_new_object();
+	if (c->kind == CLIENT_LOCK) {
+		format_uuid(c->owner_uuid, uuid);
+		add_bool(priv, "restricted", c->restricted);
+		add_int(priv, "ownerPid", (uint32_t)c->owner_pid);
+		add_int(priv, "ownerId", c->owner_id);
+		add_str(priv, "ownerName", c->owner_name ? c->owner_name : "");
+		add_str(priv, "ownerUUID", uuid);
+	}
+	json_object_object_add(o, "privateData", priv);
+
+	ext = json_object_new_object();
+	add_b64(ext, "rx", &c->rx);
+	add_b64(ext, "tx", &c->tx);
+	add_int(ext, "connect_time_ns", c->connect_time);
+	json_object_object_add(o, "lockwarden", ext);
+	return o;
+}
+
+static struct json_object *save_server(struct daemon *d, enum client_kind k, struct fdlist *keep)
+{
+	struct json_object *o = json_object_new_object(), *svc, *svcs, *socks, *clients;
+	unsigned int max = k == CLIENT_LOCK ? d->cfg.max_clients : d->cfg.admin_max_clients;
+	struct client *c;
+
+	add_int(o, "min_workers", 0);
+	add_int(o, "max_workers", 0);
+	add_int(o, "priority_workers", 0);
+	add_int(o, "max_clients", max);
+	add_int(o, "max_anonymous_clients", max);
+	add_int(o, "keepaliveInterval", 4294967295u);	/* virtlockd's -1: no keepalive */
+	add_int(o, "keepaliveCount", 0);
+	add_int(o, "next_client_id", d->clients.next_id);
+
+	svc = json_object_new_object();
+	add_int(svc, "auth", 0);
+	add_bool(svc, "readonly", false);
+	add_int(svc, "nrequests_client_max", 1);
+	socks = json_object_new_array();
+	json_object_array_add(socks, save_sock(d->listeners[k].src.fd, false, 0));
+	fdlist_add(keep, d->listeners[k].src.fd);
+	json_object_object_add(svc, "socks", socks);
+	svcs = json_object_new_array();
+	json_object_array_add(svcs, svc);
+	json_object_object_add(o, "services", svcs);
+
+	clients = json_object_new_array();
+	clients_foreach(&d->clients, c)
+		if (c->kind == k)
+			json_object_array_add(clients, save_client(c, keep));
+	json_object_object_add(o, "clients", clients);
+	return o;
+}
+
+struct save_ctx {
+	struct json_object *resources;
+	struct fdlist *keep;
+};
+
+static int save_resource(struct lockspace *ls, struct resource *res, void *arg)
+{
+	struct save_ctx *ctx = arg;
+	struct json_object *o = json_object_new_object(), *owners, *ext;
+
+	add_str(o, "name", res->name);
+	add_str(o, "path", res->path);
+	add_int(o, "fd", res->fd);
+	add_bool(o, "lockHeld", true);
+	add_int(o, "flags", res->flags);
+	owners = json_object_new_array();
+	for (size_t i = 0; i < res->nowners; i++)
+		json_object_array_add(owners, json_object_new_int64(res->owners[i]));
+	json_object_object_add(o, "owners", owners);
+	ext = json_object_new_object();
+	add_bool(ext, "posix", res->posix);
+	add_int(ext, "dev", res->dev);
+	add_int(ext, "ino", res->ino);
+	add_int(ext, "id", res->id);
+	json_object_object_add(o, "lockwarden", ext);
+	json_object_array_add(ctx->resources, o);
+	fdlist_add(ctx->keep, res->fd);
+	return 0;
+}
+
+static struct json_object *save_lockspace(struct lockspace *ls, struct fdlist *keep)
+{
+	struct json_object *o = json_object_new_object();
+	struct save_ctx ctx = { json_object_new_array(), keep };
+
+	if (lockspace_dir(ls))
+		add_str(o, "directory", lockspace_dir(ls));
+	lockspace_foreach(ls, save_resource, &ctx);
+	json_object_object_add(o, "resources", ctx.resources);
+	return o;
+}
+
+static void save_victim(int pidfd, pid_t pid, bool sent_kill, void *arg)
+{
+	struct save_ctx *ctx = arg;
+	struct json_object *o = json_object_new_object();
+
+	add_int(o, "pidfd", pidfd);
+	add_int(o, "pid", pid);
+	add_bool(o, "sent_kill", sent_kill);
+	json_object_array_add(ctx->resources, o);
+	fdlist_add(ctx->keep, pidfd);
+}
+
+static struct json_object *save_state(struct daemon *d, struct fdlist *keep)
+{
+	struct json_object *st = json_object_new_object(), *daemon, *servers, *spaces, *ext, *pid;
+	struct save_ctx victims = { json_object_new_array(), keep };
+	char magic[32];
+
+	servers = json_object_new_object();
+	for (int k = 0; k < CLIENT_KINDS; k++)
+		json_object_object_add(servers, server_names[k], save_server(d, k, keep));
+	daemon = json_object_new_object();
+	json_object_object_add(daemon, "servers", servers);
+	json_object_object_add(st, "daemon", daemon);
+
+	json_object_object_add(st, "defaultLockspace", save_lockspace(d->default_ls, keep));
+	spaces = json_object_new_array();
+	for (size_t i = 0; i < d->nspaces; i++)
+		json_object_array_add(spaces, save_lockspace(d->spaces[i], keep));
+	json_object_object_add(st, "lockspaces", spaces);
+	snprintf(magic, sizeof(magic), "%d", getpid());
+	add_str(st, "magic", magic);
+
+	ext = json_object_new_object();
+	add_int(ext, "version", STATE_VERSION);
+	add_int(ext, "next_resource_id", d->next_resource_id);
+	pid = json_object_new_object();
+	add_str(pid, "path", d->paths.pidfile);
+	add_int(pid, "fd", d->pid_fd);
+	fdlist_add(keep, d->pid_fd);
+	json_object_object_add(ext, "pidfile", pid);
+	reaper_foreach(&d->reaper, save_victim, &victims);
+	json_object_object_add(ext, "victims", victims.resources);
+	json_object_object_add(st, "lockwarden", ext);
+	return st;
+}
+
+/* temp file, fsync, rename, fsync the directory: all or nothing */
+static int write_atomic(const char *path, const char *text)
+{
+	char *tmp = xasprintf("%s.XXXXXX", path), *dir = xstrdup(path);
+	int fd, dfd, rc = 0;
+
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((rc = write_all(fd, text, strlen(text))) < 0 || (fsync(fd) < 0 && (rc = -errno))) {
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) {
+		rc = -errno;
+		unlink(tmp);
+		goto out;
+	}
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+out:
+	free(tmp);
+	free(dir);
+	return rc;
+}
+
+static void set_cloexec_all(const struct fdlist *l, bool on)
+{
+	for (size_t i = 0; i < l->n; i++)
+		fd_set_cloexec(l->fd[i], on);
+}
+
+int state_reexec(struct daemon *d)
+{
+	struct fdlist keep = { 0 };
+	struct json_object *st;
+	struct client *c;
+	char magic[32];
+	int rc;
+
+	/* Replies in hand go out now if the sockets take them; the rest,
+	 * and any frame read but not yet handled, travel in the state. */
+	clients_foreach(&d->clients, c)
+		if (c->tx.len)
+			client_flush(c);
+	clients_reap(&d->clients);
+
+	st = save_state(d, &keep);
+	rc = write_atomic(d->paths.state, json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN));
+	json_object_put(st);
+	if (rc < 0) {
+		log_error("re-exec aborted: cannot write the state file %s: %s; serving on",
+			  d->paths.state, strerror(-rc));
+		goto out;
+	}
+	set_cloexec_all(&keep, false);
+	snprintf(magic, sizeof(magic), "%d", getpid());
+	setenv(REEXEC_ENV, magic, 1);
+	log_info("re-executing %s with %zu fds kept", d->argv[0], keep.n);
+	execvp(d->argv[0], d->argv);
+
+	rc = -errno;
+	unsetenv(REEXEC_ENV);
+	set_cloexec_all(&keep, true);
+	unlink(d->paths.state);
+	log_error("re-exec aborted: cannot execute %s: %s; serving on with every lock held",
+		  d->argv[0], strerror(-rc));
+out:
+	free(keep.fd);
+	return rc;
+}
+
+/* ---- loading ---- */
+
+/* The first problem found while reading the state, with where it was. */
+struct reader {
+	struct daemon *d;
+	char *why;
+	bool ours;		/* written by lockwarden, not virtlockd */
+};
+
+__attribute__((format(printf, 3, 4)))
+static int bad(struct reader *r, const char *where, const char *fmt, ...)
+{
+	va_list ap;
+	char *what;
+
+	if (r->why)
+		return -EINVAL;
+	va_start(ap, fmt);
+	what = xvasprintf(fmt, ap);
+	va_end(ap);
+	r->why = xasprintf("%s: %s", where, what);
+	free(what);
+	return -EINVAL;
+}
+
+static struct json_object *member(struct reader *r, struct json_object *o, const char *where,
+				  const char *key, json_type type)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, type)) {
+		bad(r, where, "%s '%s'", v ? "malformed" : "missing", key);
+		return NULL;
+	}
+	return v;
+}
+
+static int get_int(struct reader *r, struct json_object *o, const char *where, const char *key,
+		   int64_t lo, int64_t hi, int64_t *out)
+{
+	struct json_object *v = member(r, o, where, key, json_type_int);
+
+	if (!v)
+		return -EINVAL;
+	*out = json_object_get_int64(v);
+	if (*out < lo || *out > hi)
+		return bad(r, where, "'%s' is %lld, out of range", key, (long long)*out);
+	return 0;
+}
+
+static const char *get_str(struct reader *r, struct json_object *o, const char *where,
+			   const char *key)
+{
+	struct json_object *v = member(r, o, where, key, json_type_string);
+
+	return v ? json_object_get_string(v) : NULL;
+}
+
+static int get_bool(struct reader *r, struct json_object *o, const char *where,
+		    const char *key, bool *out)
+{
+	struct json_object *v = member(r, o, where, key, json_type_boolean);
+
+	if (!v)
+		return -EINVAL;
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+/* An fd the state names must have been inherited, and only once. */
+static int get_fd(struct reader *r, struct json_object *o, const char *where, const char *key,
+		  int *fd)
+{
+	int64_t v;
+
+	if (get_int(r, o, where, key, 3, 1 << 20, &v) < 0)
+		return -EINVAL;
+	if (!claim_fd(r->d, v))
+		return bad(r, where, "fd %lld was not inherited (or is named twice)", (long long)v);
+	*fd = v;
+	return 0;
+}
+
+static int parse_uuid(const char *s, uint8_t *u)
+{
+	for (int i = 0; i < LOCK_UUID_LEN; i++) {
+		unsigned int byte;
+
+		if (*s == '-')
+			s++;
+		if (sscanf(s, "%2x", &byte) != 1)
+			return -EINVAL;
+		u[i] = byte;
+		s += 2;
+	}
+	return *s ? -EINVAL : 0;
+}
+
+static int check_connected(int fd)
+{
+	int type = 0, domain = 0;
+	socklen_t len = sizeof(int);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+		return -errno;
+	if (type != SOCK_STREAM || domain != AF_UNIX || fd_is_listener(fd))
+		return -ENOTCONN;
+	return fd_set_cloexec(fd, true) < 0 ? -errno : fd_set_nonblock(fd);
+}
+
+static int load_private(struct reader *r, struct client *c, struct json_object *priv,
+			const char *where)
+{
+	const char *name, *uuid;
+	int64_t pid, id;
+
+	if (get_bool(r, priv, where, "restricted", &c->restricted) < 0 ||
+	    get_int(r, priv, where, "ownerPid", 0, UINT32_MAX, &pid) < 0 ||
+	    get_int(r, priv, where, "ownerId", 0, UINT32_MAX, &id) < 0)
+		return -EINVAL;
+	c->owner_pid = (pid_t)pid;
+	c->owner_id = id;
+	if (!id)
+		return 0;	/* never registered: name and uuid are meaningless */
+	if (!(name = get_str(r, priv, where, "ownerName")) ||
+	    !(uuid = get_str(r, priv, where, "ownerUUID")))
+		return -EINVAL;
+	if (parse_uuid(uuid, c->owner_uuid) < 0)
+		return bad(r, where, "malformed ownerUUID '%s'", uuid);
+	c->owner_name = xstrdup(name);
+	return 0;
+}
+
+static int load_client(struct reader *r, enum client_kind k, struct json_object *o,
+		       const char *where, struct client **out)
+{
+	struct json_object *sock, *priv, *ext;
+	struct client *c;
+	int64_t id, t;
+	int fd, rc;
+
+	if (get_int(r, o, where, "id", 0, INT64_MAX, &id) < 0 ||
+	    !(sock = member(r, o, where, "sock", json_type_object)) ||
+	    get_fd(r, sock, where, "fd", &fd) < 0)
+		return -EINVAL;
+	if ((rc = check_connected(fd)) < 0)
+		return bad(r, where, "inherited fd %d is not a connected UNIX socket: %s",
+			   fd, strerror(-rc));
+	if ((rc = clients_add(&r->d->clients, fd, k, &c)) < 0)
+		return bad(r, where, "cannot take over the connection on fd %d: %s", fd, strerror(-rc));
+	c->id = id;
+	if (get_int(r, o, where, "conn_time", 0, INT64_MAX / 1000000000, &t) == 0)
+		c->connect_time = t * 1000000000ull;
+	if (k == CLIENT_LOCK) {
+		if (!(priv = member(r, o, where, "privateData", json_type_object)) ||
+		    load_private(r, c, priv, where) < 0)
+			return -EINVAL;
+	}
+	if (json_object_object_get_ex(o, "lockwarden", &ext)) {
+		const char *rx = get_str(r, ext, where, "rx"), *tx = get_str(r, ext, where, "tx");
+
+		if (!rx || !tx || b64_decode(rx, &c->rx) < 0 || b64_decode(tx, &c->tx) < 0)
+			return bad(r, where, "malformed buffered data");
+		if (get_int(r, ext, where, "connect_time_ns", 0, INT64_MAX, &t) < 0)
+			return -EINVAL;
+		c->connect_time = t;
+	}
+	*out = c;
+	return 0;
+}
+
+static int load_server(struct reader *r, const char *name, struct json_object *o, struct fdlist *ready)
+{
+	struct json_object *svcs, *socks, *clients;
+	struct daemon *d = r->d;
+	char where[96];
+	int k, fd, rc;
+	int64_t next;
+
+	for (k = 0; k < CLIENT_KINDS && strcmp(name, server_names[k]); k++)
+		;
+	if (k == CLIENT_KINDS)
+		return bad(r, "daemon.servers", "unexpected server name '%s'", name);
+	snprintf(where, sizeof(where), "server %s", name);
+	if (!(svcs = member(r, o, where, "services", json_type_array)) ||
+	    !(clients = member(r, o, where, "clients", json_type_array)))
+		return -EINVAL;
+	if (json_object_array_length(svcs) != 1 ||
+	    !(socks = member(r, json_object_array_get_idx(svcs, 0), where, "socks", json_type_array)) ||
+	    json_object_array_length(socks) != 1)
+		return bad(r, where, "expected one service with one socket");
+	if (get_fd(r, json_object_array_get_idx(socks, 0), where, "fd", &fd) < 0)
+		return -EINVAL;
+	if (d->listeners[k].path)
+		return bad(r, where, "appears twice");
+	if ((rc = listener_open(&d->listeners[k], d, k, d->paths.sock[k], fd)) < 0)
+		return bad(r, where, "inherited fd %d is not the listening socket %s: %s",
+			   fd, d->paths.sock[k], strerror(-rc));
+	for (size_t i = 0; i < json_object_array_length(clients); i++) {
+		struct client *c = NULL;
+
+		snprintf(where, sizeof(where), "server %s client %zu", name, i);
+		if (load_client(r, k, json_object_array_get_idx(clients, i), where, &c) < 0)
+			return -EINVAL;
+		fdlist_add(ready, c->src.fd);
+	}
+	if (get_int(r, o, "server", "next_client_id", 0, INT64_MAX, &next) == 0 &&
+	    (uint64_t)next > d->clients.next_id)
+		d->clients.next_id = next;
+	return 0;
+}
+
+/* daemon.servers as an object by name or an array in name order; older
+ * states have the one server as "daemon" itself or as top-level "server". */
+static int load_servers(struct reader *r, struct json_object *st, struct fdlist *ready)
+{
+	struct json_object *dmn, *servers;
+
+	if (json_object_object_get_ex(st, "daemon", &dmn)) {
+		if (!json_object_is_type(dmn, json_type_object))
+			return bad(r, "daemon", "malformed");
+		if (!json_object_object_get_ex(dmn, "servers", &servers))
+			return load_server(r, server_names[CLIENT_LOCK], dmn, ready);
+		if (json_object_is_type(servers, json_type_array)) {
+			size_t n = json_object_array_length(servers);
+
+			if (n > CLIENT_KINDS)
+				return bad(r, "daemon.servers", "%zu servers, at most %d known", n, CLIENT_KINDS);
+			for (size_t i = 0; i < n; i++)
+				if (load_server(r, server_names[i], json_object_array_get_idx(servers, i), ready) < 0)
+					return -EINVAL;
+			return 0;
+		}
+		if (!json_object_is_type(servers, json_type_object))
+			return bad(r, "daemon.servers", "malformed");
+		json_object_object_foreach(servers, name, srv)
+			if (!json_object_is_type(srv, json_type_object) || load_server(r, name, srv, ready) < 0)
+				return bad(r, "daemon.servers", "malformed server %s", name);
+		return 0;
+	}
+	if (!(dmn = member(r, st, "state", "server", json_type_object)))
+		return -EINVAL;
+	return load_server(r, server_names[CLIENT_LOCK], dmn, ready);
+}
+
+static int load_resource(struct reader *r, struct lockspace *ls, struct json_object *o,
+			 const char *where)
+{
+	struct json_object *owners, *ext;
+	struct resource *res = xcalloc(1, sizeof(*res));
+	struct lw_err err = { 0 };
+	const char *name, *path;
+	int64_t flags, v;
+	bool held;
+	int rc = -EINVAL;
+
+	res->fd = -1;
+	res->posix = true;		/* virtlockd's locks are process-owned */
+	if (!(name = get_str(r, o, where, "name")) || !(path = get_str(r, o, where, "path")) ||
+	    get_fd(r, o, where, "fd", &res->fd) < 0 || get_bool(r, o, where, "lockHeld", &held) < 0 ||
+	    get_int(r, o, where, "flags", 0, LS_SHARED | LS_AUTOCREATE, &flags) < 0 ||
+	    !(owners = member(r, o, where, "owners", json_type_array)))
+		goto fail;
+	if (!held) {
+		bad(r, where, "resource %s is recorded as not locked", path);
+		goto fail;
+	}
+	res->name = xstrdup(name);
+	res->path = xstrdup(path);
+	res->flags = flags;
+	res->nowners = json_object_array_length(owners);
+	res->owners = xcalloc(res->nowners, sizeof(pid_t));
+	for (size_t i = 0; i < res->nowners; i++) {
+		struct json_object *p = json_object_array_get_idx(owners, i);
+
+		if (!json_object_is_type(p, json_type_int) || json_object_get_int64(p) <= 0 ||
+		    json_object_get_int64(p) > INT32_MAX) {
+			bad(r, where, "malformed owner pid");
+			goto fail;
+		}
+		res->owners[i] = json_object_get_int64(p);
+	}
+	if (!res->nowners) {
+		bad(r, where, "resource %s has no owner", path);
+		goto fail;
+	}
+	if (json_object_object_get_ex(o, "lockwarden", &ext)) {
+		if (get_bool(r, ext, where, "posix", &res->posix) < 0 ||
+		    get_int(r, ext, where, "dev", 0, INT64_MAX, &v) < 0)
+			goto fail;
+		res->dev = v;
+		if (get_int(r, ext, where, "ino", 1, INT64_MAX, &v) < 0)
+			goto fail;
+		res->ino = v;
+		if (get_int(r, ext, where, "id", 0, UINT32_MAX, &v) < 0)
+			goto fail;
+		res->id = v;
+	}
+	if ((rc = fd_set_cloexec(res->fd, true)) < 0 || (rc = lockspace_adopt(ls, res, &err)) < 0) {
+		bad(r, where, "%s", err.message ? err.message : strerror(-rc));
+		lw_err_clear(&err);
+		goto fail;
+	}
+	return 0;
+fail:
+	lockspace_resource_free(res);
+	return rc < 0 ? rc : -EINVAL;
+}
+
+static int load_lockspace(struct reader *r, struct json_object *o, const char *where,
+			  struct lockspace **lsp)
+{
+	struct json_object *resources;
+	struct lw_err err = { 0 };
+	char rwhere[160];
+
+	if (!(resources = member(r, o, where, "resources", json_type_array)))
+		return -EINVAL;
+	if (!*lsp) {
+		const char *dir = get_str(r, o, where, "directory");
+
+		if (!dir)
+			return -EINVAL;
+		if (daemon_find_lockspace(r->d, dir))
+			return bad(r, where, "lockspace %s appears twice", dir);
+		if (daemon_add_lockspace(r->d, dir, &err) < 0) {
+			bad(r, where, "%s", err.message);
+			lw_err_clear(&err);
+			return -EINVAL;
+		}
+		*lsp = daemon_find_lockspace(r->d, dir);
+	}
+	for (size_t i = 0; i < json_object_array_length(resources); i++) {
+		snprintf(rwhere, sizeof(rwhere), "%s resource %zu", where, i);
+		if (load_resource(r, *lsp, json_object_array_get_idx(resources, i), rwhere) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int load_lockspaces(struct reader *r, struct json_object *st)
+{
+	struct json_object *dflt, *spaces;
+	char where[64];
+
+	if (!(dflt = member(r, st, "state", "defaultLockspace", json_type_object)) ||
+	    load_lockspace(r, dflt, "defaultLockspace", &r->d->default_ls) < 0 ||
+	    !(spaces = member(r, st, "state", "lockspaces", json_type_array)))
+		return -EINVAL;
+	for (size_t i = 0; i < json_object_array_length(spaces); i++) {
+		struct lockspace *ls = NULL;
+
+		snprintf(where, sizeof(where), "lockspaces[%zu]", i);
+		if (load_lockspace(r, json_object_array_get_idx(spaces, i), where, &ls) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* What only lockwarden writes: its pid file fd, ids, victims being killed. */
+static int load_ours(struct reader *r, struct json_object *ext)
+{
+	struct json_object *pid, *victims;
+	struct daemon *d = r->d;
+	const char *path;
+	int64_t v;
+	int fd, rc;
+
+	if (get_int(r, ext, "lockwarden", "next_resource_id", 0, UINT32_MAX, &v) < 0)
+		return -EINVAL;
+	if ((unsigned int)v > d->next_resource_id)
+		d->next_resource_id = v;
+	if (!(pid = member(r, ext, "lockwarden", "pidfile", json_type_object)) ||
+	    !(path = get_str(r, pid, "lockwarden.pidfile", "path")) ||
+	    get_fd(r, pid, "lockwarden.pidfile", "fd", &fd) < 0)
+		return -EINVAL;
+	if (strcmp(path, d->paths.pidfile)) {
+		close(fd);		/* our lock on the old pid file goes with it */
+	} else if ((rc = pidfile_check(path, fd)) < 0 || (rc = fd_set_cloexec(fd, true)) < 0) {
+		return bad(r, "lockwarden.pidfile", "inherited fd %d does not hold the pid file %s: %s",
+			   fd, path, strerror(-rc));
+	} else {
+		d->pid_fd = fd;
+	}
+	if (!(victims = member(r, ext, "lockwarden", "victims", json_type_array)))
+		return -EINVAL;
+	for (size_t i = 0; i < json_object_array_length(victims); i++) {
+		struct json_object *o = json_object_array_get_idx(victims, i);
+		bool sent_kill;
+
+		if (get_fd(r, o, "lockwarden.victims", "pidfd", &fd) < 0 ||
+		    get_int(r, o, "lockwarden.victims", "pid", 1, INT32_MAX, &v) < 0 ||
+		    get_bool(r, o, "lockwarden.victims", "sent_kill", &sent_kill) < 0)
+			return -EINVAL;
+		if ((rc = reaper_adopt(&d->reaper, fd, v, sent_kill)) < 0)
+			return bad(r, "lockwarden.victims", "pid %lld: %s", (long long)v, strerror(-rc));
+	}
+	return 0;
+}
+
+int state_apply(struct daemon *d, struct json_object *st)
+{
+	struct reader r = { .d = d };
+	struct fdlist ready = { 0 };
+	struct json_object *ext;
+	int rc = -EINVAL;
+
+	r.ours = json_object_object_get_ex(st, "lockwarden", &ext) &&
+		 json_object_is_type(ext, json_type_object);
+	/* Lockspaces first: restored clients may have frames waiting. */
+	if (load_lockspaces(&r, st) < 0 || load_servers(&r, st, &ready) < 0 ||
+	    (r.ours && load_ours(&r, ext) < 0))
+		goto out;
+	if (!r.ours) {
+		/* virtlockd's pid file lock (POSIX, close-on-exec) died with the exec. */
+		d->pid_fd = pidfile_acquire(d->paths.pidfile, getpid());
+		if (d->pid_fd < 0) {
+			bad(&r, "pid file", "cannot acquire %s: %s", d->paths.pidfile,
+			    strerror(-d->pid_fd));
+			goto out;
+		}
+	}
+	settle_unclaimed(d);
+	/* Credentials are checked again, as at accept; then pending work resumes. */
+	for (size_t i = 0; i < ready.n; i++) {
+		struct client *c;
+
+		clients_foreach(&d->clients, c) {
+			if (c->src.fd != ready.fd[i])
+				continue;
+			daemon_client_accepted(d, c);
+			if (!c->closing)
+				client_resume(c);
+			break;
+		}
+	}
+	log_info("restored %s state: %zu resources (%zu adopted POSIX locks), %zu lock clients",
+		 r.ours ? "lockwarden" : "virtlockd", d->nresources, d->nposix,
+		 clients_count(&d->clients, CLIENT_LOCK));
+	rc = 0;
+out:
+	if (rc < 0)
+		log_error("cannot restore the state in %s: %s", d->paths.state, r.why);
+	free(r.why);
+	free(ready.fd);
+	return rc;
+}
+
+/* ---- deciding whether this is a re-exec ---- */
+
+static void set_aside(const char *path, const char *suffix)
+{
+	char *to = xasprintf("%s.%s", path, suffix);
+
+	if (rename(path, to) == 0)
+		log_warn("state file moved to %s", to);
+	free(to);
+}
+
+static struct json_object *parse_state(const char *text, size_t len, char **why)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *obj = json_tokener_parse_ex(tok, text, len);
+	enum json_tokener_error err = json_tokener_get_error(tok);
+
+	if (!obj || err != json_tokener_success) {
+		*why = xasprintf("not valid JSON: %s", err == json_tokener_continue ?
+				 "truncated" : json_tokener_error_desc(err));
+		json_object_put(obj);
+		obj = NULL;
+	} else if (json_tokener_get_parse_end(tok) < len &&
+		   strspn(text + json_tokener_get_parse_end(tok), " \t\r\n") !=
+		   len - json_tokener_get_parse_end(tok)) {
+		*why = xstrdup("trailing data after the JSON document");
+		json_object_put(obj);
+		obj = NULL;
+	} else if (!json_object_is_type(obj, json_type_object)) {
+		*why = xstrdup("not a JSON object");
+		json_object_put(obj);
+		obj = NULL;
+	}
+	json_tokener_free(tok);
+	return obj;
+}
+
+int state_probe(struct daemon *d, struct json_object **state)
+{
+	const char *path = d->paths.state, *env = getenv(REEXEC_ENV), *magic;
+	struct json_object *st = NULL, *m;
+	char *text = NULL, *why = NULL, mine[32];
+	bool reexec = env != NULL;
+	size_t len, holdings;
+	int rc;
+
+	unsetenv(REEXEC_ENV);
+	snprintf(mine, sizeof(mine), "%d", getpid());
+	rc = read_file(path, STATE_MAX, &text, &len);
+	if (rc == -ENOENT) {
+		why = xstrdup("there is no state file");
+	} else if (rc < 0) {
+		why = xasprintf("cannot read it: %s", strerror(-rc));
+	} else if (strlen(text) != len) {
+		why = xstrdup("it contains NUL bytes");
+	} else if ((st = parse_state(text, len, &why))) {
+		if (!json_object_object_get_ex(st, "magic", &m) || !json_object_is_type(m, json_type_string))
+			why = xstrdup("it has no magic");
+		else if (strcmp((magic = json_object_get_string(m)), mine))
+			why = xasprintf("its magic %s is not this process (%s): written by another daemon",
+					magic, mine);
+	}
+	free(text);
+	if (!why) {
+		unlink(path);
+		*state = st;
+		return 1;
+	}
+	json_object_put(st);
+
+	holdings = inherited_holdings(d);
+	if (!reexec && !holdings) {
+		if (rc != -ENOENT) {
+			log_warn("ignoring the restart state file %s: %s", path, why);
+			set_aside(path, "stale");
+		}
+		free(why);
+		return 0;
+	}
+	log_error("this daemon was %s, but its restart state %s is unusable: %s; refusing to "
+		  "start with an empty lock table", reexec ? "re-executed" :
+		  "handed inherited sockets or locks", path, why);
+	if (rc != -ENOENT)
+		set_aside(path, "failed");
+	free(why);
+	return -EINVAL;
+}
