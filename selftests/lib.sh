@@ -19,8 +19,12 @@ export BUILD VIRTLOCKD LOCKWARDEND HARNESS OUT
 LOCKD_SOCK=/run/libvirt/virtlockd-sock
 # Both daemons get this config: with -d virtlockd otherwise logs to
 # /var/log/libvirt/virtlockd.log and fails to start where that is missing.
-DAEMON_CONF_TEXT='log_outputs = "3:stderr"'
+# lockwardend's audit log stays in the test's scratch dir (virtlockd
+# ignores the key).
+DAEMON_CONF_TEXT="log_outputs = \"3:stderr\"
+audit_log = \"$OUT/audit.jsonl\""
 # The daemons under test, as NAME=BINARY.
+# shellcheck disable=SC2034 # for the test files
 DAEMONS=("virtlockd=$VIRTLOCKD" "lockwardend=$LOCKWARDEND")
 
 mkdir -p "$OUT"

@@ -42,8 +42,8 @@ life_timeout() {
 	ms=$(($(ms_now) - t0))
 	wait "$DAEMON_PID"
 	rc=$?
-	[ $rc -eq 0 ] || echo "exited with status $rc"
-	[ $ms -ge 1500 ] && [ $ms -le 4500 ] || echo "exited after $ms ms, not about 2 s"
+	[ "$rc" -eq 0 ] || echo "exited with status $rc"
+	[ "$ms" -ge 1500 ] && [ "$ms" -le 4500 ] || echo "exited after $ms ms, not about 2 s"
 }
 
 # -t 2 while a VM holds a lock: still serving after 3 s; once the VM is
@@ -79,7 +79,7 @@ life_sigterm() {
 	daemon_start "$1" -p "$PIDFILE" || { echo "$DAEMON_ERR"; return; }
 	daemon_stop
 	rc=$?
-	[ $rc -eq 0 ] || echo "exited with status $rc on SIGTERM"
+	[ "$rc" -eq 0 ] || echo "exited with status $rc on SIGTERM"
 	for f in "$LOCKD_SOCK" "$PIDFILE"; do
 		[ ! -e "$f" ] || echo "$f left behind"
 	done
@@ -122,7 +122,7 @@ life_daemonize() {
 	rc=$?
 	read -r pid <"$PIDFILE" 2>/dev/null
 	[ -n "${pid:-}" ] && TRACKED_PIDS+=("$pid")
-	if [ $rc -ne 0 ] || [ -z "${pid:-}" ]; then
+	if [ "$rc" -ne 0 ] || [ -z "${pid:-}" ]; then
 		echo "-d exited with status $rc, pid file '${pid:-}': $(tail -n 1 "$OUT/daemonize.log")"
 		return
 	fi
@@ -153,13 +153,13 @@ for d in "${DAEMONS[@]}"; do
 	out=$("$bin" -V 2>&1)
 	rc=$?
 	why=
-	[ $rc -eq 0 ] && [ -n "$out" ] || why="-V: status $rc, output '$out'"
+	[ "$rc" -eq 0 ] && [ -n "$out" ] || why="-V: status $rc, output '$out'"
 	result "life/$dname/version" "$why"
 
 	out=$("$bin" -h 2>&1)
 	rc=$?
 	why=
-	[ $rc -eq 0 ] || why="-h: status $rc"
+	[ "$rc" -eq 0 ] || why="-h: status $rc"
 	for opt in --daemon --timeout --config --pid-file --version --help; do
 		[[ $out == *"$opt"* ]] || why="${why:+$why; }-h does not mention $opt"
 	done

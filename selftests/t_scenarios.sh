@@ -9,12 +9,12 @@ source "$(dirname "$0")/lib.sh"
 # the sha256 of the disk paths lockd.so was given (a, and b shared; c is
 # read-only and gets none), with mode 0600.
 check_sha256_names() {
-	local transcript=$1 want=() p
+	local transcript=$1 names=() want p
 
 	for p in /srv/img/a.img /srv/img/b.img; do
-		want+=("$(printf '%s' "$p" | sha256sum | cut -d' ' -f1):0600")
+		names+=("$(printf '%s' "$p" | sha256sum | cut -d' ' -f1):0600")
 	done
-	want="ls /srv/lockspace: $(printf '%s\n' "${want[@]}" | sort | tr '\n' ' ')"
+	want="ls /srv/lockspace: $(printf '%s\n' "${names[@]}" | sort | tr '\n' ' ')"
 	[ "$(grep -m1 '^ls /srv/lockspace:' "$transcript") " = "$want" ] ||
 		echo "first 'ls /srv/lockspace' in $transcript is not: $want"
 }
