@@ -130,6 +130,7 @@ struct vm {
 	struct host *host;
 	bool failed;		/* its start was refused: it may be started again */
 	bool paused;
+	bool ignore_term;	/* plays a hung QEMU: only SIGKILL ends it */
 	int64_t retry_ms;
 	struct disk *disks;
 	size_t ndisks;
@@ -414,6 +415,8 @@ static void __attribute__((noreturn)) lockop_child(const struct lockop *op)
 	if (write(CHILD_CTL_FD, &r, sizeof(r)) != sizeof(r))
 		_exit(1);
 	/* Replied: now take any SIGTERM the daemon sent meanwhile. */
+	if (op->vm->ignore_term)
+		signal(SIGTERM, SIG_IGN);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* A VM lives on, holding fd (the daemon connection), until hung up on. */
@@ -857,6 +860,7 @@ static int cmd_start(int argc, char **argv, struct result *res)
 	}
 	vm_clear_disks(vm);
 	vm->paused = false;
+	vm->ignore_term = false;
 	vm->host = NULL;
 	vm->retry_ms = 0;
 
@@ -867,6 +871,9 @@ static int cmd_start(int argc, char **argv, struct result *res)
 				err = vm_add_disk(vm, &d);
 		} else if (!strcmp(argv[i], "paused")) {
 			vm->paused = true;
+			err = 0;
+		} else if (!strcmp(argv[i], "ignoreterm")) {
+			vm->ignore_term = true;
 			err = 0;
 		} else if (argv[i][0] == '@') {
 			for (vm->host = hosts; vm->host; vm->host = vm->host->next)
