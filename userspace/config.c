@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "guardpolicy.h"
 #include "log.h"
 #include "util.h"
 
@@ -59,6 +60,51 @@ static const char *check_abs_path(const void *v)
 	return **(char *const *)v == '/' ? NULL : "must be an absolute path";
 }
 
+static const char *check_guard_policy(const void *v)
+{
+	return guard_policy_check(*(char *const *)v);
+}
+
+static const char *check_guard_policy_paths(const void *v)
+{
+	return guard_prefixes_check(v);
+}
+
+static const char *check_guard_monitors(const void *v)
+{
+	return guard_monitors_check(v);
+}
+
+static const char *check_guard_uids(const void *v)
+{
+	return guard_uids_check(v);
+}
+
+static const char *check_abs_paths(const void *v)
+{
+	const struct strlist *l = v;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i][0] != '/')
+			return "entries must be absolute paths";
+	return NULL;
+}
+
+static const char *check_readonly_opens(const void *v)
+{
+	const char *s = *(char *const *)v;
+
+	return !strcmp(s, "violation") || !strcmp(s, "warn") ? NULL :
+	       "must be \"violation\" or \"warn\"";
+}
+
+static const char *check_allow_deny(const void *v)
+{
+	const char *s = *(char *const *)v;
+
+	return !strcmp(s, "allow") || !strcmp(s, "deny") ? NULL : "must be \"allow\" or \"deny\"";
+}
+
 #define KEY(n, t, chk) { #n, t, offsetof(struct config, n), chk }
 
 static const struct conf_key keys[] = {
@@ -68,7 +114,26 @@ static const struct conf_key keys[] = {
 	KEY(max_clients,	CONF_UINT,	check_positive),
 	KEY(admin_max_clients,	CONF_UINT,	check_positive),
 	KEY(audit_log,		CONF_STRING,	check_abs_path),
+	KEY(guard_policy,	CONF_STRING,	check_guard_policy),
+	KEY(guard_policy_paths,	CONF_STRLIST,	check_guard_policy_paths),
+	KEY(guard_monitors,	CONF_STRLIST,	check_guard_monitors),
+	KEY(guard_readonly_opens, CONF_STRING,	check_readonly_opens),
+	KEY(guard_allow_uids,	CONF_STRLIST,	check_guard_uids),
+	KEY(guard_allow_exes,	CONF_STRLIST,	check_abs_paths),
+	KEY(guard_allow_cgroups, CONF_STRLIST,	check_abs_paths),
+	KEY(guard_answer_timeout_ms, CONF_UINT,	check_positive),
+	KEY(guard_timeout_answer, CONF_STRING,	check_allow_deny),
 };
+
+/* Set a default list; a value in the file replaces it. */
+static void strlist_set(struct strlist *l, const char *const *v)
+{
+	strlist_free(l);
+	for (; *v; v++) {
+		l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+		l->v[l->n++] = xstrdup(*v);
+	}
+}
 
 void config_defaults(struct config *cfg)
 {
@@ -76,6 +141,18 @@ void config_defaults(struct config *cfg)
 	cfg->max_clients = 1024;
 	cfg->admin_max_clients = 5000;
 	cfg->audit_log = xstrdup("/var/log/lockwarden/audit.jsonl");
+	cfg->guard_policy = xstrdup("audit");
+	strlist_set(&cfg->guard_monitors, (const char *[]){ "bpf", "fanotify", NULL });
+	cfg->guard_readonly_opens = xstrdup("violation");
+	/* libvirt's own daemons and helpers open disks to label them and for
+	 * block jobs: management access, not violations. */
+	strlist_set(&cfg->guard_allow_exes, (const char *[]){
+		"/usr/sbin/libvirtd", "/usr/sbin/virtqemud", "/usr/sbin/virtstoraged",
+		"/usr/sbin/virtproxyd", "/usr/sbin/virtlxcd", "/usr/sbin/virtxend",
+		"/usr/sbin/virtchd", "/usr/lib/libvirt/libvirt_iohelper",
+		"/usr/libexec/libvirt_iohelper", NULL });
+	cfg->guard_answer_timeout_ms = 1000;
+	cfg->guard_timeout_answer = xstrdup("allow");
 }
 
 void strlist_free(struct strlist *l)

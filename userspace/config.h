@@ -26,6 +26,16 @@ struct config {
 
 	/* lockwarden's keys */
 	char *audit_log;		/* the audit log (JSON lines) */
+	/* The guard: what it does about non-owners opening locked images. */
+	char *guard_policy;		/* off, audit, deny-write, deny-all */
+	struct strlist guard_policy_paths;	/* "POLICY:/prefix" overrides */
+	struct strlist guard_monitors;	/* "bpf", "fanotify" */
+	char *guard_readonly_opens;	/* "violation" or "warn" */
+	struct strlist guard_allow_uids;	/* management helpers: uids or names */
+	struct strlist guard_allow_exes;	/* executables (libvirt's daemons) */
+	struct strlist guard_allow_cgroups;	/* cgroup v2 paths, with what is below */
+	unsigned int guard_answer_timeout_ms;	/* bound on a permission answer */
+	char *guard_timeout_answer;	/* "allow" or "deny" past it */
 };
 
 void config_defaults(struct config *cfg);

@@ -54,6 +54,7 @@ static void resource_changed(void *data, struct lockspace *ls, struct resource *
 		d->nresources--;
 		d->nposix -= res->posix;
 	}
+	guard_resource(d->guard, ls, res, ev);
 	if (ev != LS_OWNERS)
 		daemon_update_idle(d);
 }
@@ -287,6 +288,8 @@ int daemon_init(struct daemon *d)
 	/* Without its audit log the daemon still serves locks: say so once. */
 	if (audit_open(d->cfg.audit_log, &d->audit) < 0)
 		log_warn("auditing is off: the audit log %s cannot be opened", d->cfg.audit_log);
+	if ((rc = guard_new(d, &d->guard)) < 0)
+		return rc;
 	daemon_update_idle(d);
 	return 0;
 }
@@ -315,6 +318,8 @@ int daemon_run(struct daemon *d)
 
 void daemon_fini(struct daemon *d)
 {
+	/* First, while the audit log is open for the last records. */
+	guard_free(d->guard);
 	clients_fini(&d->clients);
 	reaper_fini(&d->reaper);
 	for (int k = 0; k < CLIENT_KINDS; k++)

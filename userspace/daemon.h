@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "clients.h"
 #include "config.h"
+#include "guard.h"
 #include "lockspace.h"
 #include "loop.h"
 #include "reaper.h"
@@ -50,6 +51,7 @@ struct daemon {
 	size_t nposix;			/* of them adopted process-owned locks */
 
 	struct audit *audit;		/* NULL when it cannot be opened */
+	struct guard *guard;		/* locked inodes and who may open them */
 
 	int pid_fd;
 	bool reexec;			/* SIGUSR1 seen */

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The guard: every locked resource, keyed by the inode it locks (so every
+ * path to the file is the same file), with its owner pids, lock mode, and
+ * VM name and uuid. It is the one source of truth the monitors are fed
+ * from: the BPF open monitor (bpfmon.c) gets it as a map, the fanotify
+ * monitor (fanmon.c) as inode marks. A resource is guarded exactly while
+ * it is locked. Opens of a guarded inode by anyone but its owners and the
+ * daemon become audit records through daemon_report() (guardevent.c), or,
+ * where the policy says so, are refused.
+ */
+#ifndef LW_GUARD_H
+#define LW_GUARD_H
+
+#include <json-c/json.h>
+
+#include "lockspace.h"
+
+struct daemon;
+struct guard;
+
+/*
+ * Build the table and start the monitors the config asks for. A monitor
+ * the kernel refuses is one warning naming what failed and what still
+ * watches; the lock service runs on regardless, so this only fails on
+ * what cannot happen (-errno).
+ */
+int guard_new(struct daemon *d, struct guard **out);
+/* Clean shutdown: detach, unpin, close everything. NULL is fine. */
+void guard_free(struct guard *g);
+
+/* A resource was locked, changed owners, or is about to be unlocked. */
+void guard_resource(struct guard *g, struct lockspace *ls, struct resource *res,
+		    enum lockspace_event ev);
+
+/*
+ * What is guarded and how: each monitor with its state and active hooks,
+ * the policy, and counters (violations and denials by severity, lost
+ * ring-buffer events, fanotify answer timeouts). A new object.
+ */
+struct json_object *guard_status(struct guard *g);
+
+#endif
