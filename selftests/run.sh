@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run the selftests: every selftests/t_*.sh, each in its own mount namespace
-# with tmpfs on /run and /srv, and every $BUILD/selftests/test_* program.
+# Run the selftests: every selftests/t_*.sh, each in its own mount and pid
+# namespaces with tmpfs on /run and /srv, and every
+# $BUILD/selftests/test_* program.
 # Each prints PASS/FAIL/SKIP lines; this counts them and ends with
 # "N passed, N failed".  Exit status 1 if anything failed.
 #
@@ -49,8 +50,11 @@ else
 		[[ $name == *"$pattern"* ]] || continue
 		case $name in
 		t_*.sh)
+			# A pid namespace too: whatever the file leaves running
+			# (even a daemonized daemon) dies with it.
 			OUT=$BUILD/selftests/out/${name%.sh} run_file "$name" \
-				unshare -m -- bash -c 'mount -t tmpfs lw-run /run &&
+				unshare -m -p -f --mount-proc -- bash -c '
+					mount -t tmpfs lw-run /run &&
 					mount -t tmpfs lw-srv /srv && exec bash "$0"' "$t"
 			;;
 		*)
