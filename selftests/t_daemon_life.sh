@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The daemon's life cycle and command line, for each daemon binary:
-# -t (idle exit), -p (pid file), single instance, SIGTERM, -V, -h, -d.
+# -t (idle exit), files in /run, -p (pid file), single instance, SIGTERM,
+# -V, -h, -d.
 # Each check runs in a fresh mount namespace and prints why it failed, or
 # nothing.
 source "$(dirname "$0")/lib.sh"
@@ -60,6 +61,19 @@ start B: ok" <<-EOF
 		start B disk=/srv/img/b.img
 	EOF
 	wait_gone "$DAEMON_PID" 60 || echo "still running 6 s after its last client left"
+}
+
+# With default paths: what virtlockd puts in /run, with these modes.
+life_run_files() {
+	local got want="/run/libvirt drwxr-xr-x
+/run/libvirt/virtlockd-admin-sock srwx------
+/run/libvirt/virtlockd-sock srwx------
+/run/virtlockd.pid -rw-r--r--"
+
+	daemon_start "$1" || { echo "$DAEMON_ERR"; return; }
+	got=$(stat -c '%n %A' /run/libvirt /run/libvirt/* /run/*.pid 2>&1)
+	[ "$got" = "$want" ] || echo "/run holds: $(echo "$got" | tr '\n' ';')"
+	daemon_stop
 }
 
 # -p FILE: the file holds the daemon's pid.
@@ -138,7 +152,7 @@ start A: ok" <<-EOF
 }
 
 export -f stat_field ms_now harness_says life_timeout life_timeout_held \
-	life_pidfile life_sigterm life_second_instance life_daemonize
+	life_run_files life_pidfile life_sigterm life_second_instance life_daemonize
 export PIDFILE
 
 for d in "${DAEMONS[@]}"; do
@@ -171,6 +185,7 @@ for d in "${DAEMONS[@]}"; do
 
 	result "life/$dname/timeout" "$(fresh_ns life_timeout "$bin")"
 	result "life/$dname/timeout-held" "$(fresh_ns life_timeout_held "$bin")"
+	result "life/$dname/run-files" "$(fresh_ns life_run_files "$bin")"
 	result "life/$dname/pidfile" "$(fresh_ns life_pidfile "$bin")"
 	result "life/$dname/sigterm" "$(fresh_ns life_sigterm "$bin")"
 	result "life/$dname/second-instance" \
