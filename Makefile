@@ -3,11 +3,18 @@
 #
 #   make            build everything into $(BUILD)/
 #   make test       install deps, build, run selftests/ (T=pattern to filter)
+#   make test SAN=1 the same with ASan+UBSan, built in build-san/
+#   make fuzz       run each libFuzzer target FUZZ_SECONDS (60) seconds
 #   make bench      print benchmark figures against virtlockd and baselines
 #   make run        install deps, build, run lockwardend in the foreground
 #   make install    DESTDIR=... PREFIX=/usr
 #   V=1             show the commands
 
+# SAN=1 builds everything with ASan+UBSan, in a directory of its own
+ifeq ($(SAN),1)
+BUILD	?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
 BUILD	?= build
 PREFIX	?= /usr
 SBINDIR	?= $(PREFIX)/sbin
@@ -21,11 +28,6 @@ CC	?= gcc
 CLANG	?= clang
 BPFTOOL	?= bpftool
 ARCH	:= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
-
-# SAN=1 builds everything with ASan+UBSan (make test SAN=1)
-ifeq ($(SAN),1)
-SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-endif
 
 CFLAGS	?= -O2 -g
 WARN	:= -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
@@ -54,7 +56,13 @@ SKELS	 := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/%.skel.h)
 
 TOOLS	:= $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 TESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(wildcard selftests/*.c))
-FUZZ_SRCS := $(wildcard selftests/fuzz/*.c)
+# libFuzzer targets, with the library rebuilt by clang for coverage and
+# sanitizers; sandbox.c confines what the daemon code does to files.
+FUZZERS	:= $(patsubst selftests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard selftests/fuzz/fuzz_*.c))
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS := $(filter-out $(SANFLAGS),$(ALL_CFLAGS)) $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz/obj/%.o)
+FUZZ_SECONDS ?= 60
 
 .PHONY: all deps test bench run install clean fuzz
 all: $(BUILD)/lockwardend $(TOOLS) $(TESTS)
@@ -104,8 +112,26 @@ $(BUILD)/selftests/%: selftests/%.c $(BUILD)/liblockwarden.a
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< $(BUILD)/liblockwarden.a $(LIBS) -luring -o $@
 
+$(BUILD)/fuzz/obj/%.o: userspace/%.c $(wildcard userspace/*.h include/*.h) $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/liblockwarden.a: $(FUZZ_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/fuzz/%: selftests/fuzz/%.c selftests/fuzz/sandbox.c selftests/fuzz/sandbox.h \
+		$(BUILD)/fuzz/liblockwarden.a
+	$(call msg,LINK,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< selftests/fuzz/sandbox.c \
+		$(BUILD)/fuzz/liblockwarden.a $(LIBS) -o $@
+
+fuzz: deps $(FUZZERS)
+	$(Q)BUILD=$(abspath $(BUILD)) FUZZ_SECONDS=$(FUZZ_SECONDS) bash selftests/fuzz/run.sh $(T)
+
 test: deps all
-	$(Q)BUILD=$(abspath $(BUILD)) bash selftests/run.sh $(T)
+	$(Q)BUILD=$(abspath $(BUILD)) SAN=$(SAN) bash selftests/run.sh $(T)
 
 bench: deps all
 	$(Q)BUILD=$(abspath $(BUILD)) bash selftests/bench.sh

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+# Write the seed corpora of the fuzz targets into selftests/fuzz/corpus/:
+# well-formed sessions and near misses, from which the fuzzers mutate.
+# Re-run after changing it; the seeds are committed, what the fuzzers find
+# later is not.
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+LOCK_PROGRAM, KEEPALIVE = 0xEA7BEEF, 0x6B656570
+CALL, REPLY, MESSAGE, STREAM, CALL_WITH_FDS = 0, 1, 2, 3, 4
+REGISTER, RESTRICT, NEW, CREATE, DELETE, ACQUIRE, RELEASE, CREATE_LS = range(1, 9)
+SHARED, AUTOCREATE = 1, 2
+CLIENT_FRAME_MAX = 262144
+
+
+def u32(v):
+    return struct.pack('>I', v & 0xFFFFFFFF)
+
+
+def string(s):
+    b = s.encode()
+    return u32(len(b)) + b + b'\0' * (-len(b) % 4)
+
+
+def frame(proc, body=b'', prog=LOCK_PROGRAM, vers=1, typ=CALL, serial=1, status=0):
+    hdr = u32(prog) + u32(vers) + u32(proc) + u32(typ) + u32(serial) + u32(status)
+    return u32(4 + len(hdr) + len(body)) + hdr + body
+
+
+def register(pid=4242, name='vm1', owner_id=1):
+    return frame(REGISTER, bytes(range(16)) + string(name) + u32(owner_id) + u32(pid) + u32(0))
+
+
+def res(proc, path, name, flags=0, serial=2):
+    return frame(proc, string(path) + string(name) + u32(flags), serial=serial)
+
+
+def session(*frames, cut=255, admin=False):
+    # byte 0: read size (255: large reads), byte 1: which socket
+    return bytes([cut, 1 if admin else 0]) + b''.join(frames)
+
+
+RPC = {
+    'default_lockspace': session(register(), res(ACQUIRE, '', 'disk.img', AUTOCREATE),
+                                 res(RELEASE, '', 'disk.img', 0, 3)),
+    'indirect_shared': session(register(), frame(NEW, string('ls') + u32(0)),
+                               res(ACQUIRE, 'ls', 'a', SHARED | AUTOCREATE),
+                               res(ACQUIRE, 'ls', 'a', SHARED | AUTOCREATE, 3),
+                               res(RELEASE, 'ls', 'a', 0, 4), res(RELEASE, 'ls', 'a', 0, 5)),
+    'exclusive_busy': session(register(), frame(CREATE_LS, string('ls')),
+                              res(ACQUIRE, 'ls', 'b', AUTOCREATE),
+                              res(ACQUIRE, 'ls', 'b', AUTOCREATE, 3),
+                              res(DELETE, 'ls', 'b', 0, 4)),
+    'restricted': session(register(), frame(RESTRICT, u32(0)),
+                          res(ACQUIRE, '', 'disk.img', AUTOCREATE)),
+    'unregistered': session(res(ACQUIRE, '', 'disk.img', AUTOCREATE), frame(RESTRICT, u32(0))),
+    'create_delete': session(register(), frame(CREATE_LS, string('ls')),
+                             res(CREATE, 'ls', 'c'), res(DELETE, 'ls', 'c', 0, 3),
+                             res(CREATE, 'ls', '../escape', 0, 4)),
+    'bad_flags': session(register(), res(ACQUIRE, '', 'x', 0x80), frame(NEW, string('') + u32(0))),
+    'keepalive': session(frame(1, prog=KEEPALIVE, typ=MESSAGE), register()),
+    'routing': session(frame(1, prog=0x12345678), frame(1, vers=2), frame(99),
+                       frame(REGISTER, typ=REPLY), frame(REGISTER, typ=STREAM),
+                       frame(REGISTER, status=1), register()),
+    'with_fds': session(register(), frame(ACQUIRE, typ=CALL_WITH_FDS)),
+    'byte_reads': session(register(), res(ACQUIRE, '', 'disk.img', AUTOCREATE), cut=0),
+    'admin_socket': session(register(), frame(1, prog=0x06900690), admin=True),
+    'truncated': session(register(), res(ACQUIRE, '', 'disk.img', AUTOCREATE)[:30]),
+    # The limits: 65536-byte strings (one byte more does not decode), a
+    # frame of CLIENT_FRAME_MAX bytes, and a length word one byte over it.
+    'string_limit': session(register(), res(ACQUIRE, '', 'n' * 65536, AUTOCREATE),
+                            res(ACQUIRE, '', 'n' * 65537, AUTOCREATE, 3)),
+    'frame_limit': session(register(), frame(REGISTER, b'\0' * (CLIENT_FRAME_MAX - 28))),
+    'frame_over': session(register(), u32(CLIENT_FRAME_MAX + 1) + b'\0' * 24),
+}
+
+CONFIG = {
+    'virtlockd': b'''# virtlockd.conf
+log_level = 3
+log_filters = "3:lockspace 1:rpc"
+log_outputs = "3:stderr 2:file:/var/log/lockwarden.log 4:syslog:lockwardend"
+max_clients = 1024
+admin_max_clients = 5
+audit_log = "/var/log/lockwarden/audit.jsonl"
+''',
+    'syntax': b'''unknown_key = [ "a", 'b',
+  "c" ]   # a list
+log_filters = """1:a
+2:b"""
+max_clients = +12;
+admin_max_clients=-1
+''',
+    'errors': b'log_level = 9\nmax_clients = "x"\naudit_log = "relative"\n',
+}
+
+
+def write(target, seeds):
+    d = os.path.join(HERE, 'corpus', target)
+    os.makedirs(d, exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(d, name), 'wb') as f:
+            f.write(data)
+
+
+write('rpc', RPC)
+write('config', CONFIG)

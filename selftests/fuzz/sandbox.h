@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A file system sandbox for fuzz targets that run the daemon's real code.
+ * A fuzzed request names any path on the host, and with AUTOCREATE the
+ * daemon creates that file and later unlinks it: outside the sandbox the
+ * fuzzer would delete the host's files. Landlock confines every write to a
+ * fresh scratch directory (the working directory of the target) and to
+ * the directories libFuzzer writes (its corpus and artifacts).
+ */
+#ifndef LW_FUZZ_SANDBOX_H
+#define LW_FUZZ_SANDBOX_H
+
+/*
+ * Enter the sandbox; call from LLVMFuzzerInitialize with its arguments.
+ * Logging goes to /dev/null at debug level, so every message is still
+ * formatted. Aborts when the sandbox cannot be set up: fuzzing without it
+ * is not safe.
+ */
+void sandbox_enter(int *argc, char ***argv);
+/* Remove everything an input created in the scratch directory. */
+void sandbox_wipe(void);
+
+#endif
