@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -403,12 +404,49 @@ out:
 	return rc;
 }
 
+/* What the "open" command asks a running VM to do, as QEMU opening its disk. */
+struct open_req {
+	int flags;
+	bool thread;		/* from a new thread, not the main one */
+	char path[4096];
+};
+
+static void *open_in_thread(void *arg)
+{
+	struct open_req *req = arg;
+	int fd = open(req->path, req->flags | O_CLOEXEC);
+
+	return (void *)(intptr_t)(fd < 0 ? -errno : fd);
+}
+
+/* Open req's path and keep the fd, as a VM keeps its disks open. */
+static void vm_open(struct open_req *req, struct reply *r)
+{
+	void *ret;
+	pthread_t t;
+	int fd;
+
+	req->path[sizeof(req->path) - 1] = '\0';
+	if (!req->thread)
+		ret = open_in_thread(req);
+	else if (pthread_create(&t, NULL, open_in_thread, req) || pthread_join(t, &ret))
+		ret = (void *)(intptr_t)-EAGAIN;
+	fd = (int)(intptr_t)ret;
+	memset(r, 0, sizeof(*r));
+	if (fd < 0) {
+		r->code = VIR_ERR_SYSTEM_ERROR;
+		snprintf(r->msg, sizeof(r->msg), "%s", strerror(-fd));
+	} else {
+		snprintf(r->msg, sizeof(r->msg), "fd %d pid %d", fd, (int)getpid());
+	}
+}
+
 static void __attribute__((noreturn)) lockop_child(const struct lockop *op)
 {
+	struct open_req req;
 	struct reply r = { 0 };
 	sigset_t none;
 	int fd = -1;
-	char c;
 
 	if (lockop_run(op, &fd) < 0)
 		fill_reply(&r);
@@ -419,10 +457,14 @@ static void __attribute__((noreturn)) lockop_child(const struct lockop *op)
 		signal(SIGTERM, SIG_IGN);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* A VM lives on, holding fd (the daemon connection), until hung up on. */
+	/* A VM lives on, holding fd (the daemon connection), until hung up on;
+	 * meanwhile it opens files when told to. */
 	if (op->op == OP_START)
-		while (read(CHILD_CTL_FD, &c, 1) > 0)
-			;
+		while (read(CHILD_CTL_FD, &req, sizeof(req)) == sizeof(req)) {
+			vm_open(&req, &r);
+			if (write(CHILD_CTL_FD, &r, sizeof(r)) != sizeof(r))
+				_exit(1);
+		}
 	_exit(0);
 }
 
@@ -1041,6 +1083,39 @@ static int cmd_wait(int argc, char **argv, struct result *res)
 	return 0;
 }
 
+/* open VM PATH [rw] [thread]: the VM itself opens PATH and keeps it open. */
+static int cmd_open(int argc, char **argv, struct result *res)
+{
+	struct vm *vm = vm_get(argv[1]);
+	struct open_req req = { .flags = O_RDONLY };
+	struct reply r;
+	int i, err;
+
+	if (!vm)
+		return -EINVAL;
+	if (!vm_alive(vm) || vm->failed || vm->ctl < 0) {
+		set_result(res, false, "error: not running");
+		return 0;
+	}
+	snprintf(req.path, sizeof(req.path), "%s", argv[2]);
+	for (i = 3; i < argc; i++) {
+		if (!strcmp(argv[i], "rw"))
+			req.flags = O_RDWR;
+		else if (!strcmp(argv[i], "thread"))
+			req.thread = true;
+		else
+			return bad("usage: open VM PATH [rw] [thread]");
+	}
+	if (write(vm->ctl, &req, sizeof(req)) != sizeof(req))
+		return syserr("write to VM");
+	err = read_reply(vm->ctl, &r, now_ms() + REPLY_TIMEOUT_MS);
+	if (!err && !r.code) {
+		set_result(res, true, "ok %s", r.msg);
+		return 0;
+	}
+	return reply_result(err, &r, res);
+}
+
 static int cmd_alive(int argc, char **argv, struct result *res)
 {
 	struct vm *vm = vm_get(argv[1]);
@@ -1141,6 +1216,7 @@ static const struct cmd cmds[] = {
 	{ "kill", 2, true, cmd_kill, NULL },
 	{ "wait", 2, true, cmd_wait, NULL },
 	{ "alive", 2, true, cmd_alive, NULL },
+	{ "open", 3, true, cmd_open, NULL },
 	{ "sleep", 2, true, cmd_sleep, NULL },
 	{ "ls", 2, true, cmd_ls, NULL },
 };
