@@ -204,3 +204,27 @@ differs() {
 	echo "$(basename "$1") vs $(basename "$2"):" \
 		"$(diff -u "$1" "$2" | sed '1,3d' | grep '^[-+]' | head -n 2 | tr '\n' ' ')"
 }
+
+# harness_open: the harness as a coprocess, fed one command at a time by
+# vm(), so a test can act on the daemon between two commands.
+harness_open() {
+	coproc HARNESS_CO { "$HARNESS" 2>>"$OUT/harness.err"; }
+}
+
+# vm CMD...: one harness command; prints its transcript line.
+vm() {
+	local line
+
+	echo "$*" >&"${HARNESS_CO[1]}"
+	read -r -t 60 line <&"${HARNESS_CO[0]}" || line="(no answer to '$*')"
+	echo "$line"
+}
+
+# vm_expect WANT CMD...: prints why the transcript line is not WANT, or nothing.
+vm_expect() {
+	local want=$1 got
+	shift
+
+	got=$(vm "$@")
+	[ "$got" = "$want" ] || echo "'$*' said '$got', not '$want'"
+}

@@ -55,8 +55,11 @@ struct daemon {
 
 	int pid_fd;
 	bool reexec;			/* SIGUSR1 seen */
-	int *inherited;			/* fds this image was started with */
-	size_t ninherited;
+	struct {
+		uint8_t *map;		/* [fd]: INHERITED, CLAIMED bits */
+		size_t size;
+		bool trusted;		/* our own re-exec: every fd named was kept */
+	} inherited;
 };
 
 /* Fill paths from privilege and the environment, as virtlockd does. */

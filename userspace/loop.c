@@ -160,7 +160,9 @@ int loop_run(struct loop *l)
 			log_error("epoll_wait failed: %m");
 			return -errno;
 		}
-		for (int i = 0; i < n; i++) {
+		/* Once asked to quit, leave the rest of the batch: level-triggered
+		 * events stay pending for whoever runs next (a re-exec'd image). */
+		for (int i = 0; i < n && !l->quit; i++) {
 			struct loop_source *src = ev[i].data.ptr;
 
 			if (src->fn)

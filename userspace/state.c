@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "jsonw.h"
 #include "log.h"
 #include "pidfile.h"
 #include "state.h"
@@ -38,35 +39,67 @@ static void fdlist_add(struct fdlist *l, int fd)
 	l->fd[l->n++] = fd;
 }
 
+enum { INHERITED = 1, CLAIMED = 2 };
+
+static void mark(struct daemon *d, int fd, uint8_t bit)
+{
+	if ((size_t)fd >= d->inherited.size) {
+		size_t n = d->inherited.size ? d->inherited.size : 64;
+
+		while (n <= (size_t)fd)
+			n *= 2;
+		d->inherited.map = xrealloc(d->inherited.map, n);
+		memset(d->inherited.map + d->inherited.size, 0, n - d->inherited.size);
+		d->inherited.size = n;
+	}
+	d->inherited.map[fd] |= bit;
+}
+
+/*
+ * The fds this image was started with, as a map indexed by fd: a re-exec
+ * hands over one per lock and connection, tens of thousands of them. Our
+ * own re-exec keeps exactly the fds its state names (all others are
+ * close-on-exec), so then the costly /proc scan is skipped.
+ */
 void state_note_inherited(struct daemon *d)
 {
-	DIR *dir = opendir("/proc/self/fd");
-	struct fdlist l = { 0 };
 	struct dirent *e;
+	DIR *dir;
 
-	if (!dir)
+	if (getenv(REEXEC_ENV)) {
+		d->inherited.trusted = true;
+		return;
+	}
+	if (!(dir = opendir("/proc/self/fd")))
 		return;
 	while ((e = readdir(dir))) {
 		int fd = atoi(e->d_name);
 
 		if (fd > 2 && fd != dirfd(dir))
-			fdlist_add(&l, fd);
+			mark(d, fd, INHERITED);
 	}
 	closedir(dir);
-	d->inherited = l.fd;
-	d->ninherited = l.n;
 }
 
-/* Take fd out of the inherited set: it is now accounted for. */
+static uint8_t fd_bits(const struct daemon *d, int fd)
+{
+	return fd >= 0 && (size_t)fd < d->inherited.size ? d->inherited.map[fd] : 0;
+}
+
+static bool inherited(const struct daemon *d, int fd)
+{
+	if (d->inherited.trusted)
+		return fd > 2 && fcntl(fd, F_GETFD) >= 0;
+	return fd_bits(d, fd) & INHERITED;
+}
+
+/* Account for an fd the state names; each may be named once. */
 static bool claim_fd(struct daemon *d, int fd)
 {
-	for (size_t i = 0; i < d->ninherited; i++) {
-		if (d->inherited[i] == fd) {
-			d->inherited[i] = d->inherited[--d->ninherited];
-			return true;
-		}
-	}
-	return false;
+	if (!inherited(d, fd) || (fd_bits(d, fd) & CLAIMED))
+		return false;
+	mark(d, fd, CLAIMED);
+	return true;
 }
 
 /* Does fd carry a lock of ours? /proc/self/fdinfo lists the locks held
@@ -98,8 +131,8 @@ static size_t inherited_holdings(struct daemon *d)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < d->ninherited; i++)
-		n += fd_is_listener(d->inherited[i]) || fd_has_lock(d->inherited[i]);
+	for (size_t fd = 0; fd < d->inherited.size; fd++)
+		n += fd_bits(d, fd) == INHERITED && (fd_is_listener(fd) || fd_has_lock(fd));
 	return n;
 }
 
@@ -111,10 +144,11 @@ static size_t inherited_holdings(struct daemon *d)
  */
 static void settle_unclaimed(struct daemon *d)
 {
-	for (size_t i = 0; i < d->ninherited; i++) {
-		int fd = d->inherited[i];
+	for (int fd = 0; (size_t)fd < d->inherited.size; fd++) {
 		struct stat st;
 
+		if (fd_bits(d, fd) != INHERITED)
+			continue;
 		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && d->nposix &&
 		    daemon_lockspace_hooks(d)->posix_held(d, st.st_dev, st.st_ino)) {
 			log_warn("inherited fd %d refers to a file locked by an adopted POSIX lock; "
@@ -124,9 +158,8 @@ static void settle_unclaimed(struct daemon *d)
 		log_debug("inherited fd %d is not in the state; closing it at the next exec", fd);
 		fd_set_cloexec(fd, true);
 	}
-	free(d->inherited);
-	d->inherited = NULL;
-	d->ninherited = 0;
+	free(d->inherited.map);
+	memset(&d->inherited, 0, sizeof(d->inherited));
 }
 
 /* ---- base64, for unsent and unparsed bytes of a connection ---- */
@@ -178,41 +211,31 @@ static int b64_decode(const char *s, struct buf *out)
 	return 0;
 }
 
-/* ---- saving ---- */
+/* ---- saving: streamed, no object tree (see jsonw.h) ---- */
 
-static void add_int(struct json_object *o, const char *key, int64_t v)
-{
-	json_object_object_add(o, key, json_object_new_int64(v));
-}
+struct saver {
+	struct jsonw w;
+	struct fdlist keep;		/* fds the new image inherits */
+};
 
-static void add_str(struct json_object *o, const char *key, const char *v)
-{
-	json_object_object_add(o, key, json_object_new_string(v));
-}
-
-static void add_bool(struct json_object *o, const char *key, bool v)
-{
-	json_object_object_add(o, key, json_object_new_boolean(v));
-}
-
-static void add_b64(struct json_object *o, const char *key, const struct buf *b)
+static void save_b64(struct saver *sv, const char *key, const struct buf *b)
 {
 	char *s = b64_encode(b->data, b->len);
 
-	add_str(o, key, s);
+	jw_str(&sv->w, key, s);
 	free(s);
 }
 
-static struct json_object *save_sock(int fd, bool client, pid_t pid)
+static void save_sock(struct saver *sv, int fd, bool client, pid_t pid)
 {
-	struct json_object *o = json_object_new_object();
-
-	add_int(o, "fd", fd);
-	add_int(o, "errfd", -1);
-	add_int(o, "pid", client ? pid : 0);
-	add_bool(o, "isClient", client);
-	add_bool(o, "unlinkUNIX", !client);
-	return o;
+	jw_object(&sv->w, "sock");
+	jw_int(&sv->w, "fd", fd);
+	jw_int(&sv->w, "errfd", -1);
+	jw_int(&sv->w, "pid", client ? pid : 0);
+	jw_bool(&sv->w, "isClient", client);
+	jw_bool(&sv->w, "unlinkUNIX", !client);
+	jw_end(&sv->w);
+	fdlist_add(&sv->keep, fd);
 }
 
 static void format_uuid(const uint8_t *u, char out[37])
@@ -222,161 +245,161 @@ static void format_uuid(const uint8_t *u, char out[37])
 		 u[12], u[13], u[14], u[15]);
 }
 
-static struct json_object *save_client(struct client *c, struct fdlist *keep)
+static void save_client(struct saver *sv, struct client *c)
 {
-	struct json_object *o = json_object_new_object(), *priv, *ext;
+	struct jsonw *w = &sv->w;
 	char uuid[37];
 
-	add_int(o, "id", c->id);
-	add_int(o, "auth", 0);
-	add_bool(o, "auth_pending", false);
-	add_bool(o, "readonly", false);
-	add_int(o, "nrequests_max", 1);
-	add_int(o, "conn_time", c->connect_time / 1000000000ull);
-	json_object_object_add(o, "sock", save_sock(c->src.fd, true, c->pid));
-	fdlist_add(keep, c->src.fd);
-
-	priv = json_object_new_object();
+	jw_object(w, NULL);
+	jw_int(w, "id", c->id);
+	jw_int(w, "auth", 0);
+	jw_bool(w, "auth_pending", false);
+	jw_bool(w, "readonly", false);
+	jw_int(w, "nrequests_max", 1);
+	jw_int(w, "conn_time", c->connect_time / 1000000000ull);
+	save_sock(sv, c->src.fd, true, c->pid);
+	jw_object(w, "privateData");
 	if (c->kind == CLIENT_LOCK) {
 		format_uuid(c->owner_uuid, uuid);
-		add_bool(priv, "restricted", c->restricted);
-		add_int(priv, "ownerPid", (uint32_t)c->owner_pid);
-		add_int(priv, "ownerId", c->owner_id);
-		add_str(priv, "ownerName", c->owner_name ? c->owner_name : "");
-		add_str(priv, "ownerUUID", uuid);
+		jw_bool(w, "restricted", c->restricted);
+		jw_int(w, "ownerPid", (uint32_t)c->owner_pid);
+		jw_int(w, "ownerId", c->owner_id);
+		jw_str(w, "ownerName", c->owner_name ? c->owner_name : "");
+		jw_str(w, "ownerUUID", uuid);
 	}
-	json_object_object_add(o, "privateData", priv);
-
-	ext = json_object_new_object();
-	add_b64(ext, "rx", &c->rx);
-	add_b64(ext, "tx", &c->tx);
-	add_int(ext, "connect_time_ns", c->connect_time);
-	json_object_object_add(o, "lockwarden", ext);
-	return o;
+	jw_end(w);
+	jw_object(w, "lockwarden");
+	save_b64(sv, "rx", &c->rx);
+	save_b64(sv, "tx", &c->tx);
+	jw_int(w, "connect_time_ns", c->connect_time);
+	jw_end(w);
+	jw_end(w);
 }
 
-static struct json_object *save_server(struct daemon *d, enum client_kind k, struct fdlist *keep)
+static void save_server(struct saver *sv, struct daemon *d, enum client_kind k)
 {
-	struct json_object *o = json_object_new_object(), *svc, *svcs, *socks, *clients;
 	unsigned int max = k == CLIENT_LOCK ? d->cfg.max_clients : d->cfg.admin_max_clients;
+	struct jsonw *w = &sv->w;
 	struct client *c;
 
-	add_int(o, "min_workers", 0);
-	add_int(o, "max_workers", 0);
-	add_int(o, "priority_workers", 0);
-	add_int(o, "max_clients", max);
-	add_int(o, "max_anonymous_clients", max);
-	add_int(o, "keepaliveInterval", 4294967295u);	/* virtlockd's -1: no keepalive */
-	add_int(o, "keepaliveCount", 0);
-	add_int(o, "next_client_id", d->clients.next_id);
-
-	svc = json_object_new_object();
-	add_int(svc, "auth", 0);
-	add_bool(svc, "readonly", false);
-	add_int(svc, "nrequests_client_max", 1);
-	socks = json_object_new_array();
-	json_object_array_add(socks, save_sock(d->listeners[k].src.fd, false, 0));
-	fdlist_add(keep, d->listeners[k].src.fd);
-	json_object_object_add(svc, "socks", socks);
-	svcs = json_object_new_array();
-	json_object_array_add(svcs, svc);
-	json_object_object_add(o, "services", svcs);
-
-	clients = json_object_new_array();
+	jw_object(w, server_names[k]);
+	jw_int(w, "min_workers", 0);
+	jw_int(w, "max_workers", 0);
+	jw_int(w, "priority_workers", 0);
+	jw_int(w, "max_clients", max);
+	jw_int(w, "max_anonymous_clients", max);
+	jw_int(w, "keepaliveInterval", 4294967295u);	/* virtlockd's -1: no keepalive */
+	jw_int(w, "keepaliveCount", 0);
+	jw_int(w, "next_client_id", d->clients.next_id);
+	jw_array(w, "services");
+	jw_object(w, NULL);
+	jw_int(w, "auth", 0);
+	jw_bool(w, "readonly", false);
+	jw_int(w, "nrequests_client_max", 1);
+	jw_array(w, "socks");
+	jw_object(w, NULL);
+	jw_int(w, "fd", d->listeners[k].src.fd);
+	jw_int(w, "errfd", -1);
+	jw_int(w, "pid", 0);
+	jw_bool(w, "isClient", false);
+	jw_bool(w, "unlinkUNIX", true);
+	jw_end(w);
+	fdlist_add(&sv->keep, d->listeners[k].src.fd);
+	jw_end(w);
+	jw_end(w);
+	jw_end(w);
+	jw_array(w, "clients");
 	clients_foreach(&d->clients, c)
 		if (c->kind == k)
-			json_object_array_add(clients, save_client(c, keep));
-	json_object_object_add(o, "clients", clients);
-	return o;
+			save_client(sv, c);
+	jw_end(w);
+	jw_end(w);
 }
-
-struct save_ctx {
-	struct json_object *resources;
-	struct fdlist *keep;
-};
 
 static int save_resource(struct lockspace *ls, struct resource *res, void *arg)
 {
-	struct save_ctx *ctx = arg;
-	struct json_object *o = json_object_new_object(), *owners, *ext;
+	struct saver *sv = arg;
+	struct jsonw *w = &sv->w;
 
-	add_str(o, "name", res->name);
-	add_str(o, "path", res->path);
-	add_int(o, "fd", res->fd);
-	add_bool(o, "lockHeld", true);
-	add_int(o, "flags", res->flags);
-	owners = json_object_new_array();
+	jw_object(w, NULL);
+	jw_str(w, "name", res->name);
+	jw_str(w, "path", res->path);
+	jw_int(w, "fd", res->fd);
+	jw_bool(w, "lockHeld", true);
+	jw_int(w, "flags", res->flags);
+	jw_array(w, "owners");
 	for (size_t i = 0; i < res->nowners; i++)
-		json_object_array_add(owners, json_object_new_int64(res->owners[i]));
-	json_object_object_add(o, "owners", owners);
-	ext = json_object_new_object();
-	add_bool(ext, "posix", res->posix);
-	add_int(ext, "dev", res->dev);
-	add_int(ext, "ino", res->ino);
-	add_int(ext, "id", res->id);
-	json_object_object_add(o, "lockwarden", ext);
-	json_object_array_add(ctx->resources, o);
-	fdlist_add(ctx->keep, res->fd);
+		jw_int(w, NULL, res->owners[i]);
+	jw_end(w);
+	jw_object(w, "lockwarden");
+	jw_bool(w, "posix", res->posix);
+	jw_int(w, "dev", res->dev);
+	jw_int(w, "ino", res->ino);
+	jw_int(w, "id", res->id);
+	jw_end(w);
+	jw_end(w);
+	fdlist_add(&sv->keep, res->fd);
 	return 0;
 }
 
-static struct json_object *save_lockspace(struct lockspace *ls, struct fdlist *keep)
+static void save_lockspace(struct saver *sv, const char *key, struct lockspace *ls)
 {
-	struct json_object *o = json_object_new_object();
-	struct save_ctx ctx = { json_object_new_array(), keep };
-
+	jw_object(&sv->w, key);
 	if (lockspace_dir(ls))
-		add_str(o, "directory", lockspace_dir(ls));
-	lockspace_foreach(ls, save_resource, &ctx);
-	json_object_object_add(o, "resources", ctx.resources);
-	return o;
+		jw_str(&sv->w, "directory", lockspace_dir(ls));
+	jw_array(&sv->w, "resources");
+	lockspace_foreach(ls, save_resource, sv);
+	jw_end(&sv->w);
+	jw_end(&sv->w);
 }
 
 static void save_victim(int pidfd, pid_t pid, bool sent_kill, void *arg)
 {
-	struct save_ctx *ctx = arg;
-	struct json_object *o = json_object_new_object();
+	struct saver *sv = arg;
 
-	add_int(o, "pidfd", pidfd);
-	add_int(o, "pid", pid);
-	add_bool(o, "sent_kill", sent_kill);
-	json_object_array_add(ctx->resources, o);
-	fdlist_add(ctx->keep, pidfd);
+	jw_object(&sv->w, NULL);
+	jw_int(&sv->w, "pidfd", pidfd);
+	jw_int(&sv->w, "pid", pid);
+	jw_bool(&sv->w, "sent_kill", sent_kill);
+	jw_end(&sv->w);
+	fdlist_add(&sv->keep, pidfd);
 }
 
-static struct json_object *save_state(struct daemon *d, struct fdlist *keep)
+static void save_state(struct saver *sv, struct daemon *d)
 {
-	struct json_object *st = json_object_new_object(), *daemon, *servers, *spaces, *ext, *pid;
-	struct save_ctx victims = { json_object_new_array(), keep };
+	struct jsonw *w = &sv->w;
 	char magic[32];
 
-	servers = json_object_new_object();
+	jw_object(w, NULL);
+	jw_object(w, "daemon");
+	jw_object(w, "servers");
 	for (int k = 0; k < CLIENT_KINDS; k++)
-		json_object_object_add(servers, server_names[k], save_server(d, k, keep));
-	daemon = json_object_new_object();
-	json_object_object_add(daemon, "servers", servers);
-	json_object_object_add(st, "daemon", daemon);
-
-	json_object_object_add(st, "defaultLockspace", save_lockspace(d->default_ls, keep));
-	spaces = json_object_new_array();
+		save_server(sv, d, k);
+	jw_end(w);
+	jw_end(w);
+	save_lockspace(sv, "defaultLockspace", d->default_ls);
+	jw_array(w, "lockspaces");
 	for (size_t i = 0; i < d->nspaces; i++)
-		json_object_array_add(spaces, save_lockspace(d->spaces[i], keep));
-	json_object_object_add(st, "lockspaces", spaces);
+		save_lockspace(sv, NULL, d->spaces[i]);
+	jw_end(w);
 	snprintf(magic, sizeof(magic), "%d", getpid());
-	add_str(st, "magic", magic);
+	jw_str(w, "magic", magic);
 
-	ext = json_object_new_object();
-	add_int(ext, "version", STATE_VERSION);
-	add_int(ext, "next_resource_id", d->next_resource_id);
-	pid = json_object_new_object();
-	add_str(pid, "path", d->paths.pidfile);
-	add_int(pid, "fd", d->pid_fd);
-	fdlist_add(keep, d->pid_fd);
-	json_object_object_add(ext, "pidfile", pid);
-	reaper_foreach(&d->reaper, save_victim, &victims);
-	json_object_object_add(ext, "victims", victims.resources);
-	json_object_object_add(st, "lockwarden", ext);
-	return st;
+	jw_object(w, "lockwarden");
+	jw_int(w, "version", STATE_VERSION);
+	jw_int(w, "next_resource_id", d->next_resource_id);
+	jw_object(w, "pidfile");
+	jw_str(w, "path", d->paths.pidfile);
+	jw_int(w, "fd", d->pid_fd);
+	jw_end(w);
+	fdlist_add(&sv->keep, d->pid_fd);
+	jw_array(w, "victims");
+	reaper_foreach(&d->reaper, save_victim, sv);
+	jw_end(w);
+	jw_end(w);
+	jw_end(w);
+	buf_reserve(w->out, 1);
+	w->out->data[w->out->len] = '\0';
 }
 
 /* temp file, fsync, rename, fsync the directory: all or nothing */
@@ -420,9 +443,9 @@ static void set_cloexec_all(const struct fdlist *l, bool on)
 
 int state_reexec(struct daemon *d)
 {
-	struct fdlist keep = { 0 };
-	struct json_object *st;
+	struct buf text = { 0 };
 	struct client *c;
+	struct saver sv = { 0 };
 	char magic[32];
 	int rc;
 
@@ -433,28 +456,29 @@ int state_reexec(struct daemon *d)
 			client_flush(c);
 	clients_reap(&d->clients);
 
-	st = save_state(d, &keep);
-	rc = write_atomic(d->paths.state, json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN));
-	json_object_put(st);
+	jw_init(&sv.w, &text);
+	save_state(&sv, d);
+	rc = write_atomic(d->paths.state, (const char *)text.data);
+	buf_free(&text);
 	if (rc < 0) {
 		log_error("re-exec aborted: cannot write the state file %s: %s; serving on",
 			  d->paths.state, strerror(-rc));
 		goto out;
 	}
-	set_cloexec_all(&keep, false);
+	set_cloexec_all(&sv.keep, false);
 	snprintf(magic, sizeof(magic), "%d", getpid());
 	setenv(REEXEC_ENV, magic, 1);
-	log_info("re-executing %s with %zu fds kept", d->argv[0], keep.n);
+	log_info("re-executing %s with %zu fds kept", d->argv[0], sv.keep.n);
 	execvp(d->argv[0], d->argv);
 
 	rc = -errno;
 	unsetenv(REEXEC_ENV);
-	set_cloexec_all(&keep, true);
+	set_cloexec_all(&sv.keep, true);
 	unlink(d->paths.state);
 	log_error("re-exec aborted: cannot execute %s: %s; serving on with every lock held",
 		  d->argv[0], strerror(-rc));
 out:
-	free(keep.fd);
+	free(sv.keep.fd);
 	return rc;
 }
 

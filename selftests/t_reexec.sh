@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# Live upgrade: SIGUSR1 re-exec keeping every lock and connection, taking
+# over a running virtlockd, and every way it can fail loudly.
+# Each check runs in a fresh mount namespace and prints why it failed, or
+# nothing. The daemon runs through a symlink in $OUT/bin, so a test can
+# repoint what its re-exec runs, as a package upgrade would.
+source "$(dirname "$0")/lib.sh"
+
+STATE=/run/virtlockd-restart-exec.json
+BUSY_A="start X: error: resource busy: Lockspace resource '/srv/img/a.img' is locked"
+# virtlockd is verbose at info level; its categories are quieted here.
+CONF_TEXT="log_level = 2
+log_outputs = \"2:stderr\"
+log_filters = \"3:object 3:event 3:rpc 3:util 3:locking 3:conf 3:daemon\"
+audit_log = \"$OUT/audit.jsonl\""
+
+# start_via TARGET [ARGS...]: the daemon, started as $OUT/bin/daemon -> TARGET.
+start_via() {
+	local target=$1
+	shift
+
+	mkdir -p "$OUT/bin"
+	echo "$CONF_TEXT" >"$OUT/reexec.conf"
+	ln -sfn "$target" "$OUT/bin/daemon"
+	daemon_start "$OUT/bin/daemon" -f "$OUT/reexec.conf" "$@"
+}
+
+restores() {
+	grep -c 'restored .* state' "$DAEMON_LOG"
+}
+
+# upgrade: SIGUSR1, then wait until the new image has restored its state.
+upgrade() {
+	local n i
+
+	n=$(restores)
+	kill -USR1 "$DAEMON_PID"
+	for ((i = 0; i < 200; i++)); do
+		[ "$(restores)" -gt "$n" ] && return 0
+		proc_alive "$DAEMON_PID" || break
+		sleep 0.05
+	done
+	echo "re-exec did not complete: $(tail -n 1 "$DAEMON_LOG")"
+	return 1
+}
+
+# Two VMs holding disks, one shared between them.
+two_vms() {
+	harness_open
+	vm_expect "image: ok" image /srv/img/a.img /srv/img/b.img /srv/img/c.img /srv/img/d.img
+	vm_expect "start A: ok" start A disk=/srv/img/a.img disk=/srv/img/c.img:shared
+	vm_expect "start B: ok" start B disk=/srv/img/b.img disk=/srv/img/c.img:shared
+}
+
+# VMs holding disks stay holders across 10 re-execs; a newcomer stays busy
+# throughout; the holders release afterwards.
+reexec_holders() {
+	local i
+
+	start_via "$LOCKWARDEND" || { echo "$DAEMON_ERR"; return; }
+	two_vms
+	for ((i = 1; i <= 10; i++)); do
+		upgrade || return
+		vm_expect "$BUSY_A" start X disk=/srv/img/a.img
+	done
+	vm_expect "alive A: yes" alive A
+	vm_expect "stop A: ok" stop A
+	vm_expect "stop B: ok" stop B
+	vm_expect "start X: ok" start X disk=/srv/img/a.img disk=/srv/img/c.img
+	[ -e "$STATE" ] && echo "the state file was left behind"
+	[ "$(restores)" -eq 10 ] || echo "$(restores) restores logged, not 10"
+}
+
+# 20 clients acquiring and releasing while the daemon re-execs 10 times:
+# no request fails, no lock is lost or doubled (loadgen checks each grant
+# and probes every held lock file with F_OFD_GETLK).
+reexec_load() {
+	local load=$BUILD/selftests/loadgen lg i
+
+	[ -x "$load" ] || { echo "$load is not built"; return; }
+	start_via "$LOCKWARDEND" || { echo "$DAEMON_ERR"; return; }
+	"$load" run -n 20 -k 2 -t 8 -c 2 -p "$DAEMON_PID" -l /srv/lockspace \
+		>"$OUT/load.out" 2>&1 &
+	lg=$!
+	for ((i = 0; i < 10; i++)); do
+		sleep 0.5
+		upgrade || return
+	done
+	wait "$lg" || echo "loadgen failed: $(tail -n 3 "$OUT/load.out" | tr '\n' ' ')"
+}
+
+# A VM killed while the daemon re-execs still frees its disks afterwards.
+reexec_vm_killed() {
+	start_via "$LOCKWARDEND" || { echo "$DAEMON_ERR"; return; }
+	two_vms
+	kill -USR1 "$DAEMON_PID"
+	vm_expect "kill A: killed by SIGKILL" kill A
+	vm_expect "start X: ok" start X disk=/srv/img/a.img retry=5s
+	vm_expect "alive B: yes" alive B
+}
+
+# lockd.so clients of a running virtlockd, then lockwardend installed in
+# its place and SIGUSR1: every lock and client moves over, the adopted
+# POSIX locks stay held by the same process and become OFD locks as they
+# are released and taken again.
+takeover() {
+	local exe posix
+
+	start_via "$VIRTLOCKD" || { echo "$DAEMON_ERR"; return; }
+	two_vms
+	vm_expect "plugin: ok" plugin file_lockspace_dir=/srv/lockspace
+	vm_expect "start C: ok" start C disk=/srv/img/d.img
+	ln -sfn "$LOCKWARDEND" "$OUT/bin/daemon"
+	upgrade || return
+	exe=$(readlink "/proc/$DAEMON_PID/exe")
+	[ "$exe" = "$(readlink -f "$LOCKWARDEND")" ] || echo "the daemon runs $exe"
+	posix=$(grep -c "POSIX  ADVISORY  [A-Z]* $DAEMON_PID " /proc/locks)
+	[ "$posix" -eq 4 ] || echo "$posix POSIX locks of the daemon after the takeover, not 4"
+	grep -q 'restored virtlockd state: 4 resources (4 adopted POSIX locks), 3 lock clients' \
+		"$DAEMON_LOG" || echo "no takeover log line: $(grep restored "$DAEMON_LOG")"
+	vm_expect "start X: error: resource busy: Lockspace resource '$(printf %s /srv/img/d.img |
+		sha256sum | cut -d' ' -f1)' is locked" start X disk=/srv/img/d.img
+	vm_expect "plugin: ok" plugin
+	vm_expect "$BUSY_A" start X disk=/srv/img/a.img
+	vm_expect "stop A: ok" stop A
+	vm_expect "start X: ok" start X disk=/srv/img/a.img
+	grep -q "OFDLCK ADVISORY  WRITE -1 .*:$(stat -c %i /srv/img/a.img) 0 0" /proc/locks ||
+		echo "a.img is not OFD-locked after being taken again"
+	# lockwardend re-execs itself with adopted locks still held
+	upgrade || return
+	vm_expect "start Y: error: resource busy: Lockspace resource '/srv/img/b.img' is locked" \
+		start Y disk=/srv/img/b.img
+	vm_expect "kill C: killed by SIGKILL" kill C
+	vm_expect "plugin: ok" plugin file_lockspace_dir=/srv/lockspace
+	vm_expect "start Y: ok" start Y disk=/srv/img/d.img retry=5s
+}
+
+# The exec fails (binary gone, not executable): the daemon logs it and
+# serves on with every lock.
+exec_fails() {
+	start_via "$LOCKWARDEND" || { echo "$DAEMON_ERR"; return; }
+	two_vms
+	rm "$OUT/bin/daemon"
+	kill -USR1 "$DAEMON_PID"
+	vm_expect "$BUSY_A" start X disk=/srv/img/a.img
+	grep -q "re-exec aborted: cannot execute $OUT/bin/daemon: No such file or directory" \
+		"$DAEMON_LOG" || echo "no error logged for a missing binary"
+	echo '#!/bin/sh' >"$OUT/noexec"
+	ln -sfn "$OUT/noexec" "$OUT/bin/daemon"
+	kill -USR1 "$DAEMON_PID"
+	vm_expect "$BUSY_A" start X disk=/srv/img/a.img
+	grep -q "cannot execute $OUT/bin/daemon: Permission denied" "$DAEMON_LOG" ||
+		echo "no error logged for a binary that is not executable"
+	[ -e "$STATE" ] && echo "the state file of a failed exec was left behind"
+	ln -sfn "$LOCKWARDEND" "$OUT/bin/daemon"
+	upgrade || return
+	vm_expect "$BUSY_A" start X disk=/srv/img/a.img
+	vm_expect "alive A: yes" alive A
+}
+
+# state_damaged SED_OR_CMD WANT_LOG: the new image finds the state file
+# changed by CMD; it must exit non-zero saying WANT_LOG.
+state_damaged() {
+	local cmd=$1 want=$2 rc
+
+	start_via "$LOCKWARDEND" || { echo "$DAEMON_ERR"; return; }
+	two_vms
+	cat >"$OUT/wrapper" <<-EOF
+		#!/bin/bash
+		$cmd
+		exec "$LOCKWARDEND" "\$@"
+	EOF
+	chmod +x "$OUT/wrapper"
+	ln -sfn "$OUT/wrapper" "$OUT/bin/daemon"
+	kill -USR1 "$DAEMON_PID"
+	wait_gone "$DAEMON_PID" 100 || { echo "still running on a damaged state file"; return; }
+	wait "$DAEMON_PID"
+	rc=$?
+	[ "$rc" -ne 0 ] || echo "exited with status 0"
+	grep -qF -- "$want" "$DAEMON_LOG" ||
+		echo "did not say '$want': $(grep -i error "$DAEMON_LOG" | tail -n 1)"
+}
+
+# Unknown keys, as a future version might write, are ignored.
+state_future_keys() {
+	start_via "$LOCKWARDEND" || { echo "$DAEMON_ERR"; return; }
+	two_vms
+	cat >"$OUT/wrapper" <<-EOF
+		#!/bin/bash
+		sed -i 's/^{/{"zz_future":{"a":[1,{"b":null}]},/;s/"lockwarden":{/"lockwarden":{"zz":1.5,/g' $STATE
+		exec "$LOCKWARDEND" "\$@"
+	EOF
+	chmod +x "$OUT/wrapper"
+	ln -sfn "$OUT/wrapper" "$OUT/bin/daemon"
+	upgrade || return
+	vm_expect "$BUSY_A" start X disk=/srv/img/a.img
+	vm_expect "stop A: ok" stop A
+	vm_expect "start X: ok" start X disk=/srv/img/a.img
+}
+
+# A state file left by another process does not block a fresh start; it
+# is set aside with a warning.
+stale_state() {
+	echo '{"magic":"1","defaultLockspace":{"resources":[]},"lockspaces":[]}' >"$STATE"
+	start_via "$LOCKWARDEND" || { echo "$DAEMON_ERR"; return; }
+	grep -q "ignoring the restart state file $STATE" "$DAEMON_LOG" || echo "no warning"
+	[ -e "$STATE.stale" ] || echo "not set aside"
+	harness_open
+	vm_expect "image: ok" image /srv/img/a.img
+	vm_expect "start A: ok" start A disk=/srv/img/a.img
+}
+
+# Handed an fd that holds a lock but no state: refuse to start empty.
+inherited_lock_no_state() {
+	local rc
+
+	echo "$CONF_TEXT" >"$OUT/reexec.conf"
+	: >/srv/held
+	exec 7<>/srv/held
+	flock -n 7 || { echo "cannot take a lock for the test"; return; }
+	"$LOCKWARDEND" -f "$OUT/reexec.conf" >"$OUT/inherited.log" 2>&1
+	rc=$?
+	exec 7>&-
+	[ "$rc" -ne 0 ] || echo "started with status 0"
+	grep -q "handed inherited sockets or locks, but its restart state .* is unusable" \
+		"$OUT/inherited.log" || echo "said: $(tail -n 1 "$OUT/inherited.log")"
+}
+
+export -f start_via restores upgrade two_vms reexec_holders reexec_load reexec_vm_killed \
+	takeover exec_fails state_damaged state_future_keys stale_state inherited_lock_no_state
+export STATE BUSY_A CONF_TEXT
+
+result reexec/holders-10-times "$(fresh_ns reexec_holders)"
+result reexec/under-load "$(fresh_ns reexec_load)"
+result reexec/vm-killed-during-exec "$(fresh_ns reexec_vm_killed)"
+result reexec/takeover-virtlockd "$(fresh_ns takeover)"
+result reexec/exec-fails "$(fresh_ns exec_fails)"
+result reexec/state-missing "$(fresh_ns state_damaged "rm -f $STATE" \
+	"unusable: there is no state file")"
+result reexec/state-truncated "$(fresh_ns state_damaged \
+	"truncate -s \$((\$(stat -c %s $STATE) / 2)) $STATE" "unusable: not valid JSON: truncated")"
+result reexec/state-corrupt "$(fresh_ns state_damaged "echo '{\"magic\" 12}' >$STATE" \
+	"unusable: not valid JSON")"
+result reexec/state-foreign "$(fresh_ns state_damaged \
+	"sed -i 's/\"magic\":\"[0-9]*\"/\"magic\":\"1\"/' $STATE" "its magic 1 is not this process")"
+result reexec/state-fd-swapped "$(fresh_ns state_damaged \
+	"a=\$(grep -o '\"path\":\"/srv/img/a.img\",\"fd\":[0-9]*' $STATE | grep -o '[0-9]*\$')
+	b=\$(grep -o '\"path\":\"/srv/img/b.img\",\"fd\":[0-9]*' $STATE | grep -o '[0-9]*\$')
+	sed -i \"s|a.img\\\",\\\"fd\\\":\$a,|a.img\\\",\\\"fd\\\":\$b,|;s|b.img\\\",\\\"fd\\\":\$b,|b.img\\\",\\\"fd\\\":\$a,|\" $STATE" \
+	"is not the file of resource")"
+result reexec/state-future-keys "$(fresh_ns state_future_keys)"
+result reexec/stale-state-fresh-start "$(fresh_ns stale_state)"
+result reexec/inherited-lock-no-state "$(fresh_ns inherited_lock_no_state)"
+exit 0
