@@ -55,7 +55,10 @@ BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
 SKELS	 := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/%.skel.h)
 
 TOOLS	:= $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
-TESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(wildcard selftests/*.c))
+TESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
+	   $(filter-out selftests/lockd_plugin.c,$(wildcard selftests/*.c)))
+# Test programs that drive libvirt's own lockd.so.
+PLUGIN_TESTS := $(BUILD)/selftests/vmharness $(BUILD)/selftests/lockbench
 # libFuzzer targets, with the library rebuilt by clang for coverage and
 # sanitizers; sandbox.c confines what the daemon code does to files.
 FUZZERS	:= $(patsubst selftests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard selftests/fuzz/fuzz_*.c))
@@ -101,11 +104,10 @@ $(BUILD)/%: tools/%.c $(BUILD)/liblockwarden.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< $(BUILD)/liblockwarden.a $(LIBS) -o $@
 
-# Test programs; vmharness drives libvirt's own lockd.so.
-$(BUILD)/selftests/vmharness: selftests/vmharness.c
+$(PLUGIN_TESTS): $(BUILD)/selftests/%: selftests/%.c selftests/lockd_plugin.c selftests/lockd_plugin.h
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< -lvirt -ldl -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< selftests/lockd_plugin.c -lvirt -ldl -o $@
 
 $(BUILD)/selftests/%: selftests/%.c $(BUILD)/liblockwarden.a
 	$(call msg,LINK,$@)

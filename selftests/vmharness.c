@@ -42,59 +42,8 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
-/* The plugin ABI, as libvirt's src/locking/lock_driver.h defines it. */
-#define LOCK_DRIVER_VERSION	1000000
-#define OBJECT_TYPE_DOMAIN	0
-#define RESOURCE_TYPE_DISK	0
-#define RESOURCE_READONLY	(1 << 0)
-#define RESOURCE_SHARED		(1 << 1)
-#define ACQUIRE_REGISTER_ONLY	(1 << 0)
-#define ACQUIRE_RESTRICT	(1 << 1)
-#define NEW_STARTED		(1 << 0)
+#include "lockd_plugin.h"
 
-enum lock_param_type {
-	PARAM_STRING, PARAM_CSTRING, PARAM_INT, PARAM_LONG,
-	PARAM_UINT, PARAM_ULONG, PARAM_DOUBLE, PARAM_UUID,
-};
-
-struct lock_param {
-	int type;
-	const char *key;
-	union {
-		int iv;
-		long long l;
-		unsigned int ui;
-		unsigned long long ul;
-		double d;
-		char *str;
-		const char *cstr;
-		unsigned char uuid[16];
-	} value;
-};
-
-struct lock_manager {
-	struct lock_driver *driver;
-	void *priv;
-};
-
-struct lock_driver {
-	unsigned int version;
-	unsigned int flags;
-	int (*init)(unsigned int version, const char *config, unsigned int flags);
-	int (*deinit)(void);
-	int (*new)(struct lock_manager *man, unsigned int type, size_t nparams,
-		   struct lock_param *params, unsigned int flags);
-	void (*free)(struct lock_manager *man);
-	int (*add_resource)(struct lock_manager *man, unsigned int type,
-			    const char *name, size_t nparams,
-			    struct lock_param *params, unsigned int flags);
-	int (*acquire)(struct lock_manager *man, const char *state,
-		       unsigned int flags, int action, int *fd);
-	int (*release)(struct lock_manager *man, char **state, unsigned int flags);
-	int (*inquire)(struct lock_manager *man, char **state, unsigned int flags);
-};
-
-#define DEFAULT_PLUGIN	"/usr/lib/x86_64-linux-gnu/libvirt/lock-driver/lockd.so"
 
 /* Fixed descriptors in every child, whatever the parent had open. */
 #define CHILD_CTL_FD	3
@@ -356,28 +305,16 @@ static void fill_reply(struct reply *r)
 static int lockop_run(const struct lockop *op, int *fd)
 {
 	struct lock_manager man = { .driver = drv };
-	struct lock_param params[] = {
-		{ .type = PARAM_UUID, .key = "uuid" },
-		{ .type = PARAM_STRING, .key = "name", .value.str = op->vm->name },
-		{ .type = PARAM_UINT, .key = "id", .value.iv = op->vm->id },
-		{ .type = PARAM_UINT, .key = "pid", .value.iv = op->owner ? op->owner : getpid() },
-		{ .type = PARAM_CSTRING, .key = "uri", .value.cstr = "qemu:///system" },
-	};
 	unsigned int flags;
 	char conf[32];
 	size_t i;
 	int rc;
 
-	/* Any uuid works if its bytes are not all equal; derive it from the id. */
-	memcpy(params[0].value.uuid, "lockwarden-vm", 13);
-	params[0].value.uuid[15] = (unsigned char)op->vm->id;
-	params[0].value.uuid[14] = (unsigned char)(op->vm->id >> 8);
-
 	snprintf(conf, sizeof(conf), "/proc/self/fd/%d", CHILD_CONF_FD);
 	if (drv->init(LOCK_DRIVER_VERSION, conf, 0) < 0)
 		return -1;
-	if (drv->new(&man, OBJECT_TYPE_DOMAIN, sizeof(params) / sizeof(params[0]),
-		     params, op->op == OP_START ? NEW_STARTED : 0) < 0)
+	if (lockd_vm_new(drv, &man, op->vm->name, op->vm->id, op->owner ? op->owner : getpid(),
+			 op->op == OP_START ? NEW_STARTED : 0) < 0)
 		return -1;
 
 	for (i = 0; i < op->ndisks; i++) {
@@ -1452,29 +1389,15 @@ static void kill_all(void)
 	}
 }
 
-static void quiet_errors(void *data, virErrorPtr err)
-{
-}
-
 static int setup(void)
 {
-	const char *path = getenv("LOCKD_PLUGIN") ?: DEFAULT_PLUGIN;
 	char *plugin_argv[] = { "plugin", NULL };
 	struct result res;
 	sigset_t chld;
-	void *dl;
+	char err[256];
 
-	if (virInitialize() < 0)
-		return bad("virInitialize failed");
-	/* Errors go to the transcript, not to libvirt's default stderr printer. */
-	virSetErrorFunc(NULL, quiet_errors);
-
-	dl = dlopen(path, RTLD_NOW);
-	if (!dl)
-		return bad("%s", dlerror());
-	drv = dlsym(dl, "virLockDriverImpl");
-	if (!drv)
-		return bad("%s", dlerror());
+	if (lockd_plugin_load(&drv, err, sizeof(err)) < 0)
+		return bad("%s", err);
 
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
