@@ -89,6 +89,13 @@ void buf_reserve(struct buf *b, size_t more)
 	b->cap = cap;
 }
 
+void buf_append(struct buf *b, const void *p, size_t n)
+{
+	buf_reserve(b, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
 void buf_free(struct buf *b)
 {
 	free(b->data);

@@ -42,6 +42,7 @@ struct buf {
 };
 
 void buf_reserve(struct buf *b, size_t more);
+void buf_append(struct buf *b, const void *p, size_t n);
 void buf_free(struct buf *b);
 void buf_consume(struct buf *b, size_t n);
 
