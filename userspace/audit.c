@@ -1,102 +1,853 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "audit.h"
+#include "auditlog.h"
 #include "log.h"
+#include "timefmt.h"
 #include "util.h"
 
+#define JSON_FLAGS	(JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+/* Records gather this long before a write, unless one is critical: a
+ * busy lock service costs one write per COALESCE_MS, not one per lock. */
+#define COALESCE_MS	20
+#define RETRY_MS	1000	/* a failing log is retried this often */
+#define CHECK_MS	1000	/* how often to look for the live log replaced */
+#define CLOSE_WAIT_MS	3000
+
 struct audit {
-	char *path;
-	int fd;
+	char *path, *tip_path;
+	uint64_t rotate_size;
+	unsigned int keep;
+	enum audit_fsync fsync;
+	size_t queue_max;
+
+	/* The loop's side. */
+	struct loop *loop;
+	struct loop_source wake_src;	/* an eventfd: notes from the threads */
+	audit_notify_fn notify;
+	void *data;
+	struct buf local;		/* records of the current loop batch */
+	bool local_critical;
+	size_t queued_seen;		/* the queue's length at the last flush */
+	uint64_t lost, lost_run, lost_since;
+
+	/* Shared, under mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t wake;		/* the writer waits on it */
+	pthread_cond_t idle;		/* audit_sync waits on it */
+	struct buf pending;		/* newline-separated JSON records */
+	uint64_t pending_since;		/* CLOCK_MONOTONIC ns of its oldest record */
+	bool pending_critical;
+	bool writer_idle, busy, stop, tidy_done;
+	size_t unwritten;		/* bytes the writer holds but has not written */
+	struct json_object **notes;
+	size_t nnotes;
 	struct audit_stats st;
+
+	/* The writer's own. */
+	pthread_t writer;
+	int fd, tip_fd;
+	dev_t dev;
+	ino_t ino;
+	uint64_t size;			/* of the live log, as written by us */
+	uint64_t seq;
+	char prev[SHA256_HEX_LEN + 1];
+	bool chain_known;
+	struct buf batch;		/* taken from pending, not yet sealed */
+	bool batch_critical;
+	struct buf out;			/* sealed, not yet written */
+	uint64_t out_records;
+	bool out_critical;
+	bool failing, rotate_failing;
+	uint64_t failed_at, retry_at, next_check;
+	pthread_t tidier;
+	bool tidier_started;
 };
 
-static void format_time(char *buf, size_t len)
-{
-	uint64_t ns = now_real_ns();
-	time_t sec = ns / 1000000000ull;
-	struct tm tm;
-
-	gmtime_r(&sec, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (unsigned long long)(ns % 1000000000ull));
-}
+/* ---- records ---- */
 
 struct json_object *audit_record(const char *event)
 {
 	struct json_object *rec = json_object_new_object();
-	char ts[64];
+	char ts[TIME_RFC3339_LEN];
 
-	format_time(ts, sizeof(ts));
+	time_format(now_real_ns(), ts);
 	json_object_object_add(rec, "event", json_object_new_string(event));
 	json_object_object_add(rec, "time", json_object_new_string(ts));
 	return rec;
 }
 
-int audit_open(const char *path, struct audit **out)
+const char *audit_fsync_name(enum audit_fsync f)
 {
-	struct audit *a = xcalloc(1, sizeof(*a));
-	char *dir = xstrdup(path);
+	static const char *const names[] = {
+		[AUDIT_FSYNC_NEVER] = "never",
+		[AUDIT_FSYNC_CRITICAL] = "critical",
+		[AUDIT_FSYNC_ALWAYS] = "always",
+	};
+
+	return names[f];
+}
+
+int audit_fsync_parse(const char *s, enum audit_fsync *f)
+{
+	for (int i = AUDIT_FSYNC_NEVER; i <= AUDIT_FSYNC_ALWAYS; i++) {
+		if (!strcmp(s, audit_fsync_name(i))) {
+			*f = i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* ---- notes: from the threads to the loop ---- */
+
+static void note(struct audit *a, struct json_object *rec)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&a->mu);
+	a->notes = xrealloc(a->notes, (a->nnotes + 1) * sizeof(*a->notes));
+	a->notes[a->nnotes++] = rec;
+	pthread_mutex_unlock(&a->mu);
+	if (write(a->wake_src.fd, &one, sizeof(one)) < 0) {
+		/* Only EAGAIN (counter saturated): the loop wakes anyway. */
+	}
+}
+
+/* A note about the log: event, severity, and what happened in words. */
+__attribute__((format(printf, 4, 5)))
+static void note_event(struct audit *a, const char *event, const char *severity,
+		       const char *fmt, ...)
+{
+	struct json_object *rec = audit_record(event);
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	json_object_object_add(rec, "severity", json_object_new_string(severity));
+	json_object_object_add(rec, "path", json_object_new_string(a->path));
+	json_object_object_add(rec, "message", json_object_new_string(msg));
+	free(msg);
+	note(a, rec);
+}
+
+static void on_notes(struct loop_source *src, uint32_t events)
+{
+	struct audit *a = container_of(src, struct audit, wake_src);
+	struct json_object **notes;
+	uint64_t n;
+	size_t count;
+
+	if (read(src->fd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: already drained */
+	}
+	pthread_mutex_lock(&a->mu);
+	notes = a->notes;
+	count = a->nnotes;
+	a->notes = NULL;
+	a->nnotes = 0;
+	pthread_mutex_unlock(&a->mu);
+	for (size_t i = 0; i < count; i++)
+		a->notify(a->data, notes[i]);
+	free(notes);
+}
+
+/* ---- the writer ---- */
+
+static void fail(struct audit *a, int err, const char *what)
+{
+	pthread_mutex_lock(&a->mu);
+	a->st.write_errors++;
+	a->st.error = err;
+	pthread_mutex_unlock(&a->mu);
+	a->retry_at = now_mono_ns() + RETRY_MS * 1000000ull;
+	if (a->failing)
+		return;
+	a->failing = true;
+	a->failed_at = now_mono_ns();
+	note_event(a, "audit_failed", "critical",
+		   "cannot %s the audit log: %s; the daemon keeps serving, records are queued"
+		   " and counted as lost when the queue is full", what, strerror(err));
+}
+
+static void recovered(struct audit *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->st.error = 0;
+	pthread_mutex_unlock(&a->mu);
+	if (!a->failing)
+		return;
+	a->failing = false;
+	note_event(a, "audit_resumed", "warning", "the audit log is written again after %llu ms",
+		   (unsigned long long)((now_mono_ns() - a->failed_at) / 1000000));
+}
+
+/*
+ * Where the chain stands on disk, at the first open: the newest record of
+ * the live log (or of the newest segment), checked against the tip file.
+ * When the tip is ahead of the log, records were cut off: continue from
+ * the tip, so that the gap stays visible in the chain.
+ */
+static void recover_chain(struct audit *a)
+{
+	struct audit_rec last = { 0 };
+	char tip_hash[SHA256_HEX_LEN + 1];
+	uint64_t tip_seq, known_end = 0;
+	bool have_last, have_tip;
+	size_t partial = 0;
+
+	have_tip = auditlog_tip_read(a->path, &tip_seq, tip_hash) == 0;
+	have_last = auditlog_last_record(a->path, &last, &partial) == 0;
+	if (have_last) {
+		known_end = last.seq;
+	} else {
+		struct audit_segment *segs;
+		size_t n;
+
+		/* Nothing in the live log (just rotated?): the newest segment's
+		 * name says where it ends; its content only matters without a tip. */
+		if (auditlog_segments(a->path, &segs, &n) == 0) {
+			for (size_t i = n; i-- > 0;) {
+				if (segs[i].live)
+					continue;
+				known_end = segs[i].last_seq;
+				if (!have_tip)
+					have_last = auditlog_last_record(segs[i].path, &last,
+									 &(size_t){ 0 }) == 0;
+				break;
+			}
+			auditlog_segments_free(segs, n);
+		}
+	}
+	a->seq = 0;
+	memcpy(a->prev, AUDITLOG_GENESIS, sizeof(a->prev));
+	if (have_last && (!have_tip || last.seq >= tip_seq)) {
+		a->seq = last.seq;
+		memcpy(a->prev, last.hash, sizeof(a->prev));
+		if (have_tip && last.seq == tip_seq && strcmp(last.hash, tip_hash))
+			note_event(a, "audit_damaged", "critical",
+				   "the newest record (seq %llu) is not the one the tip file names:"
+				   " it was rewritten", (unsigned long long)last.seq);
+	} else if (have_tip) {
+		a->seq = tip_seq;
+		memcpy(a->prev, tip_hash, sizeof(a->prev));
+		if (known_end < tip_seq)
+			note_event(a, "audit_damaged", "critical",
+				   "the log ends at seq %llu but the tip file says seq %llu was"
+				   " written: records were cut off; the chain continues from the tip",
+				   (unsigned long long)known_end, (unsigned long long)tip_seq);
+	}
+	if (!have_last && a->size > partial)
+		note_event(a, "audit_damaged", "critical",
+			   "the live log holds no valid record; the chain continues after it");
+	if (partial) {
+		/* End the cut record's line, so the next record is a line of its own;
+		 * verify still reports the cut record. */
+		if (write_all(a->fd, "\n", 1) == 0)
+			a->size++;
+		note_event(a, "audit_damaged", "critical",
+			   "the live log ends in an incomplete record of %zu bytes (a crash or"
+			   " truncation mid-write)", partial);
+	}
+	auditlog_rec_free(&last);
+	a->chain_known = true;
+	pthread_mutex_lock(&a->mu);
+	a->st.last_seq = a->seq;
+	pthread_mutex_unlock(&a->mu);
+}
+
+static int open_log(struct audit *a)
+{
+	char *dir = xstrdup(a->path), *slash = strrchr(dir, '/');
+	struct stat st;
+
+	if (slash && slash != dir) {
+		*slash = '\0';
+		mkdir_p(dir, 0750);	/* open says what is wrong, if anything */
+	}
+	free(dir);
+	a->fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (a->fd < 0 || fstat(a->fd, &st) < 0) {
+		fail(a, errno, "open");
+		a->fd = safe_close(a->fd);
+		return -1;
+	}
+	a->dev = st.st_dev;
+	a->ino = st.st_ino;
+	a->size = st.st_size;
+	if (a->tip_fd < 0)
+		a->tip_fd = open(a->tip_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+	if (!a->chain_known)
+		recover_chain(a);
+	return 0;
+}
+
+/* Someone else moved, removed or cut the live log: say so, carry on. */
+static void check_identity(struct audit *a)
+{
+	uint64_t now = now_mono_ns();
+	struct stat st, own;
+
+	if (now < a->next_check)
+		return;
+	a->next_check = now + CHECK_MS * 1000000ull;
+	if (fstat(a->fd, &own) == 0 && (uint64_t)own.st_size < a->size) {
+		note_event(a, "audit_damaged", "critical",
+			   "the live log shrank from %llu to %llu bytes behind the daemon's back",
+			   (unsigned long long)a->size, (unsigned long long)own.st_size);
+		a->size = own.st_size;
+	}
+	if (stat(a->path, &st) == 0 && st.st_dev == a->dev && st.st_ino == a->ino)
+		return;
+	note_event(a, "audit_damaged", "critical",
+		   "the live log was removed or replaced behind the daemon's back; writing a new one");
+	a->fd = safe_close(a->fd);
+	open_log(a);
+}
+
+static void seal_batch(struct audit *a)
+{
+	const char *p = (const char *)a->batch.data, *end = p + a->batch.len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', end - p);
+
+		auditlog_seal(&a->out, ++a->seq, p, nl - p, a->prev);
+		a->out_records++;
+		p = nl + 1;
+	}
+	a->out_critical = a->batch_critical;
+	a->batch.len = 0;
+}
+
+static void write_tip(struct audit *a)
+{
+	char tip[128];
+	int n = auditlog_tip_format(tip, sizeof(tip), a->seq, a->prev);
+
+	if (a->tip_fd < 0 || pwrite(a->tip_fd, tip, n, 0) != n) {
+		pthread_mutex_lock(&a->mu);
+		a->st.write_errors++;
+		pthread_mutex_unlock(&a->mu);
+	}
+}
+
+static void write_out(struct audit *a)
+{
+	struct stat st;
 	int rc;
 
-	a->path = xstrdup(path);
-	rc = mkdir_p(dirname(dir), 0750);
-	free(dir);
-	a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (a->fd < 0) {
-		rc = -errno;
-		log_error("cannot open audit log %s: %m", path);
-		audit_close(a);
-		return rc;
+	if (fstat(a->fd, &st) < 0) {
+		fail(a, errno, "write");
+		return;
 	}
-	(void)rc;
+	rc = write_all(a->fd, a->out.data, a->out.len);
+	if (rc < 0) {
+		/* A full disk takes part of a write: cut it back so that no
+		 * half record stays, and write it whole later. */
+		if (ftruncate(a->fd, st.st_size) < 0) {
+			/* the next write's check reports what remains */
+		}
+		fail(a, -rc, "write");
+		return;
+	}
+	a->size = st.st_size + a->out.len;
+	if ((a->fsync == AUDIT_FSYNC_ALWAYS || (a->fsync == AUDIT_FSYNC_CRITICAL && a->out_critical)) &&
+	    fdatasync(a->fd) < 0) {
+		/* The records are written; only their durability is in doubt. */
+		pthread_mutex_lock(&a->mu);
+		a->st.write_errors++;
+		pthread_mutex_unlock(&a->mu);
+	}
+	write_tip(a);
+	pthread_mutex_lock(&a->mu);
+	a->st.written += a->out_records;
+	a->st.last_seq = a->seq;
+	pthread_mutex_unlock(&a->mu);
+	a->out.len = 0;
+	a->out_records = 0;
+	a->out_critical = false;
+	recovered(a);
+}
+
+/* ---- segments ---- */
+
+static int compress_segment(const char *plain, const char *gz_path)
+{
+	char *tmp = xasprintf("%s.tmp", gz_path);
+	int in = -1, fd = -1, rc = 0;
+	gzFile gz = NULL;
+	char buf[65536];
+	ssize_t n;
+
+	in = open(plain, O_RDONLY | O_CLOEXEC);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (in < 0 || fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	/* gzclose closes its fd: give it a copy, fsync ours afterwards. */
+	gz = gzdopen(dup(fd), "wb6");
+	if (!gz) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		if (gzwrite(gz, buf, n) != n) {
+			rc = -EIO;
+			goto out;
+		}
+	}
+	if (n < 0)
+		rc = -errno;
+	if (gzclose(gz) != Z_OK && !rc)
+		rc = -EIO;
+	gz = NULL;
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	if (!rc && rename(tmp, gz_path) < 0)
+		rc = -errno;
+out:
+	if (gz)
+		gzclose(gz);
+	safe_close(in);
+	safe_close(fd);
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+/* The tidier thread: compress every rotated segment not yet compressed,
+ * drop uncompressed copies of finished ones. */
+static void *tidy_main(void *arg)
+{
+	struct audit *a = arg;
+	struct audit_segment *segs;
+	size_t n;
+
+	if (auditlog_segments(a->path, &segs, &n) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			char *plain = auditlog_segment_path(a->path, segs[i].last_seq, false);
+			int rc = 0;
+
+			if (!segs[i].live && !segs[i].gz)
+				rc = compress_segment(plain, auditlog_segment_path(a->path,
+						      segs[i].last_seq, true));
+			if (rc < 0) {
+				pthread_mutex_lock(&a->mu);
+				a->st.compress_errors++;
+				pthread_mutex_unlock(&a->mu);
+				note_event(a, "audit_compress_failed", "warning",
+					   "cannot compress segment %s: %s; it stays uncompressed",
+					   plain, strerror(-rc));
+			} else if (!segs[i].live && (!segs[i].gz || segs[i].stale_plain)) {
+				unlink(plain);
+			}
+			free(plain);
+		}
+		auditlog_segments_free(segs, n);
+	}
+	pthread_mutex_lock(&a->mu);
+	a->tidy_done = true;
+	pthread_cond_signal(&a->wake);
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+static void start_tidier(struct audit *a)
+{
+	if (a->tidier_started)
+		pthread_join(a->tidier, NULL);
+	a->tidier_started = pthread_create(&a->tidier, NULL, tidy_main, a) == 0;
+}
+
+static void rotate(struct audit *a)
+{
+	char *seg;
+
+	if (!a->rotate_size || a->size < a->rotate_size || !a->seq)
+		return;
+	fdatasync(a->fd);
+	seg = auditlog_segment_path(a->path, a->seq, false);
+	if (rename(a->path, seg) < 0) {
+		/* Keep writing the live log; rotation is tried after the next write. */
+		if (!a->rotate_failing)
+			note_event(a, "audit_rotate_failed", "warning",
+				   "cannot rename the live log to %s: %m; it grows until it can", seg);
+		a->rotate_failing = true;
+		free(seg);
+		return;
+	}
+	a->rotate_failing = false;
+	free(seg);
+	a->fd = safe_close(a->fd);
+	pthread_mutex_lock(&a->mu);
+	a->st.rotations++;
+	pthread_mutex_unlock(&a->mu);
+	if (open_log(a) == 0)
+		start_tidier(a);
+}
+
+/*
+ * Drop the oldest segments beyond `keep`. Each removal is first written to
+ * the log, naming the hash the remaining chain starts from, so that verify
+ * can tell retention from deletion.
+ */
+static void expire_segments(struct audit *a)
+{
+	struct audit_segment *segs;
+	size_t n, rotated = 0;
+
+	if (!a->keep || auditlog_segments(a->path, &segs, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		rotated += !segs[i].live;
+	for (size_t i = 0; rotated > a->keep && i + 1 < n && !a->failing; i++, rotated--) {
+		struct audit_reader *r;
+		struct audit_rec next = { 0 };
+		struct json_object *rec;
+		char *line, *why = NULL;
+		const char *text;
+		size_t len;
+		int found = 0;
+
+		/* The first record after it: its prev is the removed segment's last hash. */
+		if (auditlog_reader_open(segs[i + 1].path, &r) == 0) {
+			while (!found && auditlog_reader_next(r, &line, &len, &why) > 0) {
+				found = auditlog_parse(line, len, &next, &why) == AUDITLOG_VALID;
+				if (!found)
+					auditlog_rec_free(&next);
+				free(why);
+				why = NULL;
+			}
+			free(why);
+			auditlog_reader_close(r);
+		}
+		rec = audit_record("audit_segment_removed");
+		json_object_object_add(rec, "severity", json_object_new_string("info"));
+		json_object_object_add(rec, "segment", json_object_new_string(segs[i].path));
+		json_object_object_add(rec, "last_seq", json_object_new_int64(
+				       found ? next.seq - 1 : segs[i].last_seq));
+		if (found)
+			json_object_object_add(rec, "last_hash", json_object_new_string(next.prev));
+		auditlog_rec_free(&next);
+		text = json_object_to_json_string_length(rec, JSON_FLAGS, &len);
+		auditlog_seal(&a->out, ++a->seq, text, len, a->prev);
+		a->out_records++;
+		json_object_put(rec);
+		write_out(a);
+		if (a->failing)
+			break;
+		if (unlink(segs[i].path) == 0) {
+			pthread_mutex_lock(&a->mu);
+			a->st.segments_removed++;
+			pthread_mutex_unlock(&a->mu);
+		}
+	}
+	auditlog_segments_free(segs, n);
+}
+
+static void work(struct audit *a, bool tidied)
+{
+	if (a->fd < 0 && open_log(a) < 0)
+		return;
+	check_identity(a);
+	if (a->fd < 0)
+		return;
+	if (!a->out.len && a->batch.len)
+		seal_batch(a);
+	if (a->out.len)
+		write_out(a);
+	if (!a->failing)
+		rotate(a);
+	if (tidied && !a->failing && a->fd >= 0)
+		expire_segments(a);
+}
+
+static uint64_t deadline_wait(struct audit *a, uint64_t mono_deadline)
+{
+	uint64_t now = now_mono_ns();
+	struct timespec ts;
+
+	if (now >= mono_deadline)
+		return now;
+	/* The condvars run on CLOCK_MONOTONIC (see audit_open). */
+	ts.tv_sec = mono_deadline / 1000000000ull;
+	ts.tv_nsec = mono_deadline % 1000000000ull;
+	pthread_cond_timedwait(&a->wake, &a->mu, &ts);
+	return now_mono_ns();
+}
+
+static void *writer_main(void *arg)
+{
+	struct audit *a = arg;
+
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		bool held = a->batch.len || a->out.len, tidied;
+
+		if (a->stop && !a->pending.len && !held)
+			break;
+		if (!a->pending.len && !held && !a->tidy_done) {
+			a->writer_idle = true;
+			pthread_cond_wait(&a->wake, &a->mu);
+			a->writer_idle = false;
+			continue;
+		}
+		if (a->failing && !a->stop && now_mono_ns() < a->retry_at) {
+			deadline_wait(a, a->retry_at);
+			continue;
+		}
+		if (!a->failing && !a->stop && !held && !a->pending_critical && !a->tidy_done &&
+		    a->pending.len < a->queue_max / 2 &&
+		    now_mono_ns() < a->pending_since + COALESCE_MS * 1000000ull) {
+			deadline_wait(a, a->pending_since + COALESCE_MS * 1000000ull);
+			continue;
+		}
+		if (!held && a->pending.len) {
+			struct buf t = a->batch;
+
+			a->batch = a->pending;
+			a->pending = t;
+			a->pending.len = 0;
+			a->batch_critical = a->pending_critical;
+			a->pending_critical = false;
+		}
+		tidied = a->tidy_done;
+		a->tidy_done = false;
+		a->busy = true;
+		pthread_mutex_unlock(&a->mu);
+
+		work(a, tidied);
+
+		pthread_mutex_lock(&a->mu);
+		a->busy = false;
+		a->unwritten = a->batch.len + a->out.len;
+		pthread_cond_broadcast(&a->idle);
+		if (a->stop && a->failing)
+			break;		/* the last attempt failed too */
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (a->tidier_started)
+		pthread_join(a->tidier, NULL);
+	return NULL;
+}
+
+/* ---- the loop's side ---- */
+
+int audit_open(const struct audit_config *cfg, struct loop *loop, audit_notify_fn notify,
+	       void *data, struct audit **out)
+{
+	struct audit *a = xcalloc(1, sizeof(*a));
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	int rc, efd;
+
+	a->path = xstrdup(cfg->path);
+	a->tip_path = auditlog_tip_path(cfg->path);
+	a->rotate_size = cfg->rotate_size;
+	a->keep = cfg->keep;
+	a->fsync = cfg->fsync;
+	a->queue_max = cfg->queue_max;
+	a->loop = loop;
+	a->notify = notify;
+	a->data = data;
+	a->fd = a->tip_fd = -1;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->wake, &ca);
+	pthread_cond_init(&a->idle, &ca);
+	pthread_condattr_destroy(&ca);
+	a->wake_src.fd = -1;
+
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0 || (rc = loop_add(loop, &a->wake_src, efd, EPOLLIN, on_notes)) < 0) {
+		rc = efd < 0 ? -errno : rc;
+		safe_close(efd);
+		goto fail;
+	}
+	/* Signals are the loop's (a signalfd): the threads take none. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	start_tidier(a);	/* finish what a previous image left */
+	rc = -pthread_create(&a->writer, NULL, writer_main, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc < 0) {
+		loop_del(loop, &a->wake_src);
+		safe_close(efd);
+		goto fail;
+	}
 	*out = a;
 	return 0;
+fail:
+	log_error("cannot start the audit log writer for %s: %s", cfg->path, strerror(-rc));
+	free(a->path);
+	free(a->tip_path);
+	free(a);
+	return rc;
 }
 
 void audit_close(struct audit *a)
 {
+	size_t left;
+
 	if (!a)
 		return;
+	audit_sync(a, CLOSE_WAIT_MS);
+	pthread_mutex_lock(&a->mu);
+	a->stop = true;
+	pthread_cond_signal(&a->wake);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->writer, NULL);
+	left = a->pending.len + a->batch.len + a->out.len + a->local.len;
+	if (left)
+		log_error("audit log %s: %zu bytes of records could not be written: %s",
+			  a->path, left, strerror(a->st.error ? a->st.error : EIO));
+	loop_del(a->loop, &a->wake_src);
+	safe_close(a->wake_src.fd);
+	for (size_t i = 0; i < a->nnotes; i++)
+		json_object_put(a->notes[i]);
+	free(a->notes);
 	safe_close(a->fd);
+	safe_close(a->tip_fd);
+	buf_free(&a->local);
+	buf_free(&a->pending);
+	buf_free(&a->batch);
+	buf_free(&a->out);
+	pthread_cond_destroy(&a->wake);
+	pthread_cond_destroy(&a->idle);
+	pthread_mutex_destroy(&a->mu);
 	free(a->path);
+	free(a->tip_path);
 	free(a);
 }
 
-int audit_write(struct audit *a, struct json_object *rec)
+/* Before the first record after a loss: how many were lost, since when. */
+static void put_lost_marker(struct audit *a)
 {
+	struct json_object *rec = audit_record("audit_lost");
+	char since[TIME_RFC3339_LEN];
 	const char *text;
-	char *line;
-	int rc;
+	size_t len;
+
+	time_format(a->lost_since, since);
+	json_object_object_add(rec, "severity", json_object_new_string("critical"));
+	json_object_object_add(rec, "count", json_object_new_int64(a->lost_run));
+	json_object_object_add(rec, "since", json_object_new_string(since));
+	json_object_object_add(rec, "message", json_object_new_string(
+			       "records dropped: the audit queue was full"));
+	text = json_object_to_json_string_length(rec, JSON_FLAGS, &len);
+	buf_append(&a->local, text, len);
+	buf_append(&a->local, "\n", 1);
+	a->local_critical = true;
+	a->lost_run = 0;
+	json_object_put(rec);
+}
+
+int audit_write(struct audit *a, struct json_object *rec, bool critical)
+{
+	/* room for the record and, after a loss, the marker before it */
+	size_t room = a->queue_max - (a->queued_seen < a->queue_max ? a->queued_seen : a->queue_max);
+	const char *text;
+	size_t len;
 
 	if (!json_object_object_get_ex(rec, "time", NULL)) {
-		char ts[64];
+		char ts[TIME_RFC3339_LEN];
 
-		format_time(ts, sizeof(ts));
+		time_format(now_real_ns(), ts);
 		json_object_object_add(rec, "time", json_object_new_string(ts));
 	}
-	text = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN);
-	line = xasprintf("%s\n", text);
-	rc = write_all(a->fd, line, strlen(line));
-	free(line);
-	json_object_put(rec);
-	if (rc < 0) {
-		a->st.write_errors++;
-		return rc;
+	text = json_object_to_json_string_length(rec, JSON_FLAGS, &len);
+	if (a->local.len + len + 1 + (a->lost_run ? 512 : 0) > room) {
+		if (!a->lost_run++)
+			a->lost_since = now_real_ns();
+		a->lost++;
+		json_object_put(rec);
+		return -ENOBUFS;
 	}
-	a->st.written++;
+	if (a->lost_run)
+		put_lost_marker(a);
+	buf_append(&a->local, text, len);
+	buf_append(&a->local, "\n", 1);
+	a->local_critical |= critical;
+	json_object_put(rec);
 	return 0;
 }
 
-void audit_get_stats(const struct audit *a, struct audit_stats *st)
+void audit_flush(struct audit *a)
 {
+	if (!a->local.len)
+		return;
+	pthread_mutex_lock(&a->mu);
+	if (!a->pending.len) {
+		struct buf t = a->pending;
+
+		a->pending = a->local;
+		a->local = t;
+		a->pending_since = now_mono_ns();
+	} else {
+		buf_append(&a->pending, a->local.data, a->local.len);
+	}
+	a->pending_critical |= a->local_critical;
+	a->queued_seen = a->pending.len;
+	if (a->writer_idle || a->local_critical)
+		pthread_cond_signal(&a->wake);
+	pthread_mutex_unlock(&a->mu);
+	a->local.len = 0;
+	a->local_critical = false;
+}
+
+int audit_sync(struct audit *a, unsigned int timeout_ms)
+{
+	uint64_t deadline = now_mono_ns() + timeout_ms * 1000000ull;
+	int rc = 0;
+
+	audit_flush(a);
+	pthread_mutex_lock(&a->mu);
+	a->pending_critical = true;	/* no gathering: write it now */
+	pthread_cond_signal(&a->wake);
+	while (a->pending.len || a->busy || a->unwritten) {
+		struct timespec ts = {
+			.tv_sec = deadline / 1000000000ull, .tv_nsec = deadline % 1000000000ull,
+		};
+
+		if (a->st.error && !a->busy) {
+			rc = -EIO;
+			break;
+		}
+		if (pthread_cond_timedwait(&a->idle, &a->mu, &ts) == ETIMEDOUT) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+	}
+	a->queued_seen = a->pending.len;
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
+void audit_get_stats(struct audit *a, struct audit_stats *st)
+{
+	pthread_mutex_lock(&a->mu);
 	*st = a->st;
+	a->queued_seen = a->pending.len;
+	pthread_mutex_unlock(&a->mu);
+	st->lost = a->lost;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "config.h"
 #include "guardpolicy.h"
 #include "log.h"
@@ -58,6 +59,19 @@ static const char *check_positive(const void *v)
 static const char *check_abs_path(const void *v)
 {
 	return **(char *const *)v == '/' ? NULL : "must be an absolute path";
+}
+
+static const char *check_fsync(const void *v)
+{
+	enum audit_fsync f;
+
+	return audit_fsync_parse(*(char *const *)v, &f) < 0 ?
+	       "must be \"always\", \"critical\" or \"never\"" : NULL;
+}
+
+static const char *check_queue_size(const void *v)
+{
+	return *(const unsigned int *)v >= 65536 ? NULL : "must be at least 65536 (bytes)";
 }
 
 static const char *check_guard_policy(const void *v)
@@ -114,6 +128,15 @@ static const struct conf_key keys[] = {
 	KEY(max_clients,	CONF_UINT,	check_positive),
 	KEY(admin_max_clients,	CONF_UINT,	check_positive),
 	KEY(audit_log,		CONF_STRING,	check_abs_path),
+	KEY(audit_rotate_size,	CONF_UINT,	NULL),
+	KEY(audit_rotate_keep,	CONF_UINT,	NULL),
+	KEY(audit_fsync,	CONF_STRING,	check_fsync),
+	KEY(audit_queue_size,	CONF_UINT,	check_queue_size),
+	KEY(alert_hook,		CONF_STRING,	check_abs_path),
+	KEY(alert_hook_timeout,	CONF_UINT,	check_positive),
+	KEY(alert_hook_max_per_minute, CONF_UINT, NULL),
+	KEY(metrics_file,	CONF_STRING,	check_abs_path),
+	KEY(metrics_interval,	CONF_UINT,	check_positive),
 	KEY(guard_policy,	CONF_STRING,	check_guard_policy),
 	KEY(guard_policy_paths,	CONF_STRLIST,	check_guard_policy_paths),
 	KEY(guard_monitors,	CONF_STRLIST,	check_guard_monitors),
@@ -141,6 +164,13 @@ void config_defaults(struct config *cfg)
 	cfg->max_clients = 1024;
 	cfg->admin_max_clients = 5000;
 	cfg->audit_log = xstrdup("/var/log/lockwarden/audit.jsonl");
+	cfg->audit_rotate_size = 10 << 20;
+	cfg->audit_rotate_keep = 10;
+	cfg->audit_fsync = xstrdup("critical");
+	cfg->audit_queue_size = 4 << 20;
+	cfg->alert_hook_timeout = 10;
+	cfg->alert_hook_max_per_minute = 10;
+	cfg->metrics_interval = 15;
 	cfg->guard_policy = xstrdup("audit");
 	strlist_set(&cfg->guard_monitors, (const char *[]){ "bpf", "fanotify", NULL });
 	cfg->guard_readonly_opens = xstrdup("violation");

@@ -26,6 +26,15 @@ struct config {
 
 	/* lockwarden's keys */
 	char *audit_log;		/* the audit log (JSON lines) */
+	unsigned int audit_rotate_size;	/* bytes; 0: never rotate */
+	unsigned int audit_rotate_keep;	/* rotated segments kept; 0: all */
+	char *audit_fsync;		/* "always", "critical", "never" */
+	unsigned int audit_queue_size;	/* bytes of records waiting for the disk */
+	char *alert_hook;		/* run with each alert as JSON on stdin */
+	unsigned int alert_hook_timeout;	/* seconds before a hook is killed */
+	unsigned int alert_hook_max_per_minute;	/* hook runs; 0: no limit */
+	char *metrics_file;		/* Prometheus textfile; NULL: none */
+	unsigned int metrics_interval;	/* seconds between rewrites */
 	/* The guard: what it does about non-owners opening locked images. */
 	char *guard_policy;		/* off, audit, deny-write, deny-all */
 	struct strlist guard_policy_paths;	/* "POLICY:/prefix" overrides */

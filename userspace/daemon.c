@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "events.h"
 #include "log.h"
 #include "rpcserver.h"
+#include "status.h"
 #include "util.h"
 
 static const char *client_kind_name[CLIENT_KINDS] = { "lock", "admin" };
@@ -133,13 +135,16 @@ int daemon_add_lockspace(struct daemon *d, const char *path, struct lw_err *err)
 
 /* ---- clients ---- */
 
+/* virtlockd's rule: root only on the system socket, the daemon's own
+ * user on a session socket. */
+static bool client_allowed(struct daemon *d, const struct client *c)
+{
+	return c->uid == (d->privileged ? 0 : geteuid());
+}
+
 void daemon_client_accepted(struct daemon *d, struct client *c)
 {
-	uid_t want = d->privileged ? 0 : geteuid();
-
-	/* virtlockd's rule: root only on the system socket, the daemon's
-	 * own user on a session socket. */
-	if (c->uid != want) {
+	if (!client_allowed(d, c)) {
 		log_error("Disallowing client %d with uid %u on the %s socket",
 			  c->pid, (unsigned int)c->uid, client_kind_name[c->kind]);
 		client_close(c, "credentials");
@@ -147,6 +152,7 @@ void daemon_client_accepted(struct daemon *d, struct client *c)
 	}
 	log_debug("new %s client %llu: pid %d uid %u", client_kind_name[c->kind],
 		  (unsigned long long)c->id, c->pid, (unsigned int)c->uid);
+	events_client(d, c, true, 0);
 	listener_update(&d->listeners[c->kind],
 			clients_count(&d->clients, c->kind) <
 			(c->kind == CLIENT_LOCK ? d->cfg.max_clients : d->cfg.admin_max_clients));
@@ -161,23 +167,56 @@ static void client_closed(void *data, struct client *c)
 	int held = 0;
 
 	if (c->kind == CLIENT_LOCK && c->owner_pid && c->pid == c->owner_pid) {
+		events_owner_gone(d, c);
 		held = lockspace_release_owner(d->default_ls, c->owner_pid);
 		for (size_t i = 0; i < d->nspaces; i++)
 			held += lockspace_release_owner(d->spaces[i], c->owner_pid);
 		if (held > 0)
 			reaper_kill(&d->reaper, c->src.fd, c->pid);
 	}
+	if (client_allowed(d, c))
+		events_client(d, c, false, held);
 	listener_update(&d->listeners[c->kind], true);
 	daemon_update_idle(d);
 }
 
 void daemon_report(struct daemon *d, struct json_object *rec)
 {
-	if (!d->audit) {
-		json_object_put(rec);
-		return;
-	}
-	audit_write(d->audit, rec);
+	struct json_object *sev;
+	bool critical = json_object_object_get_ex(rec, "severity", &sev) &&
+			!strcmp(json_object_get_string(sev), "critical");
+
+	recent_add(&d->recent, rec);
+	if (critical)
+		alert_raise(d->alerts, rec);
+	audit_write(d->audit, rec, critical);
+}
+
+/* What the audit writer found about the log itself: the daemon's log says
+ * it too, as it may be the only place left to say it. */
+static void audit_note(void *data, struct json_object *rec)
+{
+	struct daemon *d = data;
+	struct json_object *sev, *msg;
+	bool critical = json_object_object_get_ex(rec, "severity", &sev) &&
+			!strcmp(json_object_get_string(sev), "critical");
+
+	if (json_object_object_get_ex(rec, "message", &msg))
+		log_msg(critical ? LOG_LVL_ERROR : LOG_LVL_WARN, __FILE__, "audit log %s: %s",
+			d->cfg.audit_log, json_object_get_string(msg));
+	daemon_report(data, rec);
+}
+
+static struct json_object *collect_status(void *data)
+{
+	return daemon_status(data);
+}
+
+void daemon_request_reexec(struct daemon *d, const char *why)
+{
+	log_info("%s: re-executing", why);
+	d->reexec = true;
+	loop_quit(d->loop, 0);
 }
 
 /* ---- idle timeout, signals ---- */
@@ -212,9 +251,7 @@ static void on_signal(struct loop_source *src, uint32_t events)
 	while (read(src->fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGUSR1:
-			log_info("SIGUSR1: re-executing");
-			d->reexec = true;
-			loop_quit(d->loop, 0);
+			daemon_request_reexec(d, "SIGUSR1");
 			break;
 		case SIGHUP:
 			log_info("SIGHUP: nothing to reload");
@@ -252,9 +289,32 @@ static void after_batch(void *data)
 	struct daemon *d = data;
 
 	clients_reap(&d->clients);
+	audit_flush(d->audit);
 }
 
 /* ---- life ---- */
+
+/* The audit log and the alerts: up before anything can happen. */
+static int open_reporting(struct daemon *d)
+{
+	struct audit_config ac = {
+		.path = d->cfg.audit_log,
+		.rotate_size = d->cfg.audit_rotate_size,
+		.keep = d->cfg.audit_rotate_keep,
+		.queue_max = d->cfg.audit_queue_size,
+	};
+	struct alert_config al = {
+		.hook = d->cfg.alert_hook,
+		.timeout_s = d->cfg.alert_hook_timeout,
+		.max_per_minute = d->cfg.alert_hook_max_per_minute,
+	};
+	int rc;
+
+	audit_fsync_parse(d->cfg.audit_fsync, &ac.fsync);	/* checked at load */
+	if ((rc = audit_open(&ac, d->loop, audit_note, d, &d->audit)) < 0)
+		return rc;
+	return alerts_new(&al, d->loop, &d->alerts);
+}
 
 int daemon_init(struct daemon *d)
 {
@@ -285,15 +345,18 @@ int daemon_init(struct daemon *d)
 		lw_err_clear(&err);
 		return rc;
 	}
-	/* Without its audit log the daemon still serves locks: say so once. */
-	if (audit_open(d->cfg.audit_log, &d->audit) < 0)
-		log_warn("auditing is off: the audit log %s cannot be opened", d->cfg.audit_log);
-	if ((rc = guard_new(d, &d->guard)) < 0)
+	if ((rc = open_reporting(d)) < 0 || (rc = guard_new(d, &d->guard)) < 0)
+		return rc;
+	if (d->cfg.metrics_file &&
+	    (rc = metrics_new(d->cfg.metrics_file, d->cfg.metrics_interval, d->loop,
+			      collect_status, d, &d->metrics)) < 0)
 		return rc;
 	daemon_update_idle(d);
 	return 0;
 }
 
+/* Also where the daemon starts to serve: the "daemon_start" record, with
+ * what a re-exec or takeover brought along. */
 int daemon_listen(struct daemon *d)
 {
 	int rc, fds[CLIENT_KINDS];
@@ -306,20 +369,33 @@ int daemon_listen(struct daemon *d)
 		if ((rc = listener_open(&d->listeners[k], d, k, d->paths.sock[k], fds[k])) < 0)
 			return rc;
 	}
+	events_daemon(d, "daemon_start");
 	return 0;
 }
 
 int daemon_run(struct daemon *d)
 {
+	int rc;
+
 	log_info("lockwardend %s serving %s and %s", LW_VERSION,
 		 d->paths.sock[CLIENT_LOCK], d->paths.sock[CLIENT_ADMIN]);
-	return loop_run(d->loop);
+	rc = loop_run(d->loop);
+	if (d->reexec) {
+		/* The next image continues the chain from what is on disk. */
+		events_daemon(d, "reexec");
+		if (audit_sync(d->audit, 2000) < 0)
+			log_warn("re-exec: the audit log could not be written out first");
+	}
+	return rc;
 }
 
 void daemon_fini(struct daemon *d)
 {
+	/* The last metrics, while everything they count exists. */
+	metrics_free(d->metrics);
 	/* First, while the audit log is open for the last records. */
 	guard_free(d->guard);
+	events_daemon(d, "daemon_stop");
 	clients_fini(&d->clients);
 	reaper_fini(&d->reaper);
 	for (int k = 0; k < CLIENT_KINDS; k++)
@@ -332,7 +408,9 @@ void daemon_fini(struct daemon *d)
 		loop_del(d->loop, &d->signals);
 		safe_close(d->signals.fd);
 	}
-	loop_free(d->loop);
+	alerts_free(d->alerts);
 	audit_close(d->audit);
+	loop_free(d->loop);
+	recent_free(&d->recent);
 	config_free(&d->cfg);
 }

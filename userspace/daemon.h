@@ -9,13 +9,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "alert.h"
 #include "audit.h"
 #include "clients.h"
 #include "config.h"
 #include "guard.h"
 #include "lockspace.h"
 #include "loop.h"
+#include "metrics.h"
 #include "reaper.h"
+#include "recent.h"
 #include "sockets.h"
 
 struct daemon_paths {
@@ -50,7 +53,10 @@ struct daemon {
 	size_t nresources;		/* over all lockspaces */
 	size_t nposix;			/* of them adopted process-owned locks */
 
-	struct audit *audit;		/* NULL when it cannot be opened */
+	struct audit *audit;		/* the audit log's writer */
+	struct alerts *alerts;		/* syslog and the hook, for critical events */
+	struct metrics *metrics;	/* NULL: no metrics_file */
+	struct recent recent;		/* the latest violations, for lockwardenctl */
 	struct guard *guard;		/* locked inodes and who may open them */
 
 	int pid_fd;
@@ -83,6 +89,9 @@ void daemon_client_accepted(struct daemon *d, struct client *c);
  * events the alerts. Takes ownership of rec (see audit_record()).
  */
 void daemon_report(struct daemon *d, struct json_object *rec);
+
+/* Re-exec as on SIGUSR1, once the current loop batch is done. */
+void daemon_request_reexec(struct daemon *d, const char *why);
 
 /* Called whenever clients or resources come or go. */
 void daemon_update_idle(struct daemon *d);

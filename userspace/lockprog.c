@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "events.h"
 #include "log.h"
 #include "rpcserver.h"
 #include "util.h"
@@ -230,6 +231,10 @@ static int resource_proc(struct daemon *d, struct client *c, struct xdr_in *in,
 		rc = lockspace_release(ls, a.name, c->owner_pid, err);
 		break;
 	}
+	if (op == OP_ACQUIRE && (!rc || err->code == ERR_RESOURCE_BUSY))
+		events_lock(d, c, ls, a.name, rc ? LOCK_EV_BUSY : LOCK_EV_ACQUIRE, a.flags);
+	else if (op == OP_RELEASE && !rc)
+		events_lock(d, c, ls, a.name, LOCK_EV_RELEASE, 0);
 out:
 	if (rc)
 		log_debug("client %llu (pid %d): %s '%s' in '%s': %s", (unsigned long long)c->id,

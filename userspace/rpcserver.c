@@ -9,6 +9,8 @@
 
 static const struct rpc_program *const programs[] = {
 	&lock_program,
+	&admin_program,
+	&lwadmin_program,
 };
 
 static const struct rpc_program *find_program(const struct rpc_hdr *h, enum client_kind kind)

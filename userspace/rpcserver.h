@@ -32,6 +32,8 @@ struct rpc_program {
 };
 
 extern const struct rpc_program lock_program;	/* lockprog.c */
+extern const struct rpc_program admin_program;	/* adminprog.c: libvirt's, for virt-admin */
+extern const struct rpc_program lwadmin_program;	/* lwadminprog.c: lockwardenctl's */
 
 /* The client_ops.frame handler. */
 int rpc_handle_frame(void *daemon, struct client *c, const uint8_t *frame, size_t len);

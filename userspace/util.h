@@ -36,6 +36,10 @@ int write_all(int fd, const void *buf, size_t len);
 /* Read a whole (small) file into a NUL-terminated buffer; -errno, -EFBIG past max. */
 int read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* The text form of a 16-byte uuid: 36 characters and a NUL. */
+#define UUID_STR_LEN 37
+void uuid_format(const uint8_t *uuid, char out[UUID_STR_LEN]);
+
 /* mkdir -p with mode for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode);
 
