@@ -125,14 +125,24 @@ static bool fd_is_listener(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &len) == 0 && val;
 }
 
+/* The sockets systemd passes for socket activation: fds 3.. */
+static bool from_systemd(int fd)
+{
+	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+
+	return pid && n && atoi(pid) == getpid() && fd >= 3 && fd < 3 + atoi(n);
+}
+
 /* Were we handed what only an exec'ing lock daemon hands on: listening
- * sockets or locks? Then starting with an empty table would drop them. */
+ * sockets (other than systemd's) or locks? Then starting with an empty
+ * table would drop them. */
 static size_t inherited_holdings(struct daemon *d)
 {
 	size_t n = 0;
 
 	for (size_t fd = 0; fd < d->inherited.size; fd++)
-		n += fd_bits(d, fd) == INHERITED && (fd_is_listener(fd) || fd_has_lock(fd));
+		n += fd_bits(d, fd) == INHERITED && !from_systemd(fd) &&
+		     (fd_is_listener(fd) || fd_has_lock(fd));
 	return n;
 }
 
