@@ -40,7 +40,7 @@ static struct {
 
 /* Split "LEVEL:rest" entries separated by white space; calls fn per entry. */
 static int for_each_rule(const char *spec, int (*fn)(int level, const char *rest, void *arg),
-			 void *arg, const char **why)
+			 void *arg)
 {
 	char *copy = xstrdup(spec), *save = NULL, *tok;
 	int err = 0;
@@ -50,7 +50,6 @@ static int for_each_rule(const char *spec, int (*fn)(int level, const char *rest
 		long level = strtol(tok, &end, 10);
 
 		if (end == tok || *end != ':' || level < 1 || level > 4) {
-			*why = "each entry must start with a level 1-4 and ':'";
 			err = -EINVAL;
 			break;
 		}
@@ -76,14 +75,14 @@ static int check_filter(int level, const char *rest, void *arg)
 
 int log_check_filters(const char *filters, const char **why)
 {
-	*why = "a filter is LEVEL:match";
-	return for_each_rule(filters, check_filter, NULL, why);
+	*why = "must be LEVEL:match entries, LEVEL 1 to 4";
+	return for_each_rule(filters, check_filter, NULL);
 }
 
 int log_check_outputs(const char *outputs, const char **why)
 {
-	*why = "an output is LEVEL:stderr, LEVEL:syslog:IDENT, LEVEL:file:/PATH or LEVEL:journald";
-	return for_each_rule(outputs, check_output, NULL, why);
+	*why = "must be LEVEL:stderr, LEVEL:syslog:IDENT, LEVEL:file:/PATH or LEVEL:journald entries";
+	return for_each_rule(outputs, check_output, NULL);
 }
 
 static int add_output(int level, const char *rest, void *arg)
@@ -141,18 +140,17 @@ void log_close(void)
 
 int log_setup(int level, const char *filters, const char *outputs, bool daemon, bool verbose)
 {
-	const char *why;
 	int err;
 
 	log_close();
 	lg.level = level ? level : LOG_LVL_WARN;
 	if (verbose && lg.level > LOG_LVL_INFO)
 		lg.level = LOG_LVL_INFO;
-	if (filters && (err = for_each_rule(filters, add_filter, NULL, &why)) < 0)
+	if (filters && (err = for_each_rule(filters, add_filter, NULL)) < 0)
 		return err;
 	if (!outputs)
 		outputs = daemon ? "1:syslog:lockwardend" : "1:stderr";
-	if ((err = for_each_rule(outputs, add_output, NULL, &why)) < 0)
+	if ((err = for_each_rule(outputs, add_output, NULL)) < 0)
 		return err;
 	lg.filters = xstrdup(filters ? filters : "");
 	lg.outputs = xstrdup(outputs);
