@@ -402,8 +402,10 @@ static int compress_segment(const char *plain, const char *gz_path)
 		rc = -errno;
 		goto out;
 	}
-	/* gzclose closes its fd: give it a copy, fsync ours afterwards. */
-	gz = gzdopen(dup(fd), "wb6");
+	/* gzclose closes its fd: give it a copy, fsync ours afterwards. Level
+	 * 1: the daemon pays for every byte it compresses, and on these
+	 * records level 6 costs 2.8x the time for 1.2x the ratio. */
+	gz = gzdopen(dup(fd), "wb1");
 	if (!gz) {
 		rc = -ENOMEM;
 		goto out;

@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+#include <stdbool.h>
 #include <string.h>
+#ifdef __x86_64__
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
 
 #include "sha256.h"
 
@@ -45,6 +50,76 @@ static void compress(struct sha256 *s, const uint8_t *p)
 	s->h[4] += e; s->h[5] += f; s->h[6] += g; s->h[7] += h;
 }
 
+#ifdef __x86_64__
+/*
+ * The same rounds with the x86 SHA extensions: the audit log hashes every
+ * record it writes, and this is about eight times faster than the C above.
+ * Four rounds per step: M[] holds the schedule's next 16 words, computed
+ * as the rounds go (sha256msg1/msg2).
+ */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void compress_ni(struct sha256 *s, const uint8_t *p, size_t blocks)
+{
+	const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+	__m128i st0, st1, tmp, msg, m[4], save0, save1;
+
+	tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&s->h[0]), 0xB1);	/* CDAB */
+	st1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&s->h[4]), 0x1B);	/* EFGH */
+	st0 = _mm_alignr_epi8(tmp, st1, 8);						/* ABEF */
+	st1 = _mm_blend_epi16(st1, tmp, 0xF0);						/* CDGH */
+	for (; blocks; blocks--, p += 64) {
+		save0 = st0;
+		save1 = st1;
+#pragma GCC unroll 16
+		for (int g = 0; g < 16; g++) {
+			if (g < 4)
+				m[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)),
+							bswap);
+			msg = _mm_add_epi32(m[g % 4], _mm_loadu_si128((const __m128i *)&K[4 * g]));
+			st1 = _mm_sha256rnds2_epu32(st1, st0, msg);
+			if (g >= 3 && g <= 14) {
+				tmp = _mm_alignr_epi8(m[g % 4], m[(g + 3) % 4], 4);
+				m[(g + 1) % 4] = _mm_sha256msg2_epu32(
+					_mm_add_epi32(m[(g + 1) % 4], tmp), m[g % 4]);
+			}
+			st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(msg, 0x0E));
+			if (g >= 1 && g <= 12)
+				m[(g + 3) % 4] = _mm_sha256msg1_epu32(m[(g + 3) % 4], m[g % 4]);
+		}
+		st0 = _mm_add_epi32(st0, save0);
+		st1 = _mm_add_epi32(st1, save1);
+	}
+	tmp = _mm_shuffle_epi32(st0, 0x1B);			/* FEBA */
+	st1 = _mm_shuffle_epi32(st1, 0xB1);			/* DCHG */
+	_mm_storeu_si128((__m128i *)&s->h[0], _mm_blend_epi16(tmp, st1, 0xF0));	/* DCBA */
+	_mm_storeu_si128((__m128i *)&s->h[4], _mm_alignr_epi8(st1, tmp, 8));	/* HGFE */
+}
+
+static bool have_sha_ni(void)
+{
+	static int known = -1;		/* racing first callers agree anyway */
+	unsigned int a, b, c, d;
+
+	if (known < 0) {
+		known = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_1) && (c & bit_SSSE3) &&
+			__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
+	}
+	return known;
+}
+#endif
+
+static void compress_blocks(struct sha256 *s, const uint8_t *p, size_t blocks)
+{
+#ifdef __x86_64__
+	if (have_sha_ni()) {
+		compress_ni(s, p, blocks);
+		return;
+	}
+#endif
+	for (; blocks; blocks--, p += 64)
+		compress(s, p);
+}
+
 void sha256_init(struct sha256 *s)
 {
 	static const uint32_t iv[8] = {
@@ -71,11 +146,12 @@ void sha256_update(struct sha256 *s, const void *data, size_t len)
 		len -= n;
 		if (s->fill < 64)
 			return;
-		compress(s, s->block);
+		compress_blocks(s, s->block, 1);
 		s->fill = 0;
 	}
-	for (; len >= 64; p += 64, len -= 64)
-		compress(s, p);
+	compress_blocks(s, p, len / 64);
+	p += len / 64 * 64;
+	len %= 64;
 	memcpy(s->block, p, len);
 	s->fill = len;
 }
