@@ -10,6 +10,7 @@ pkgs=(
 	liburing-dev		# io_uring opens in the fanotify tests
 	libvirt-daemon libvirt-dev libvirt-clients	# virtlockd, lockd.so, virt-admin: the peers we test against
 	util-linux procps psmisc valgrind
+	jq			# reading audit records in the guard tests
 )
 
 missing=()

@@ -4,14 +4,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
+#include "bpfmon.h"
 #include "daemon.h"
+#include "fanmon.h"
 #include "guard.h"
+#include "guardevent.h"
 #include "guardpolicy.h"
 #include "hashmap.h"
 #include "log.h"
+#include "procinfo.h"
 #include "util.h"
+
+#define PIN_ROOT	"/sys/fs/bpf/lockwarden"
+#define SAVE_SYNC_MS	2000
 
 struct guard_owner {
 	pid_t pid;
@@ -39,6 +48,9 @@ struct guard_entry {
 	enum guard_policy policy;	/* the strictest of its resources' paths */
 	struct guard_res *res;
 	size_t nres;
+	bool in_map;			/* in the BPF monitor's map */
+	bool marked;			/* has a fanotify mark */
+	bool failed;			/* a monitor refused it: said once */
 };
 
 struct guard_counters {
@@ -56,7 +68,19 @@ struct guard {
 	pthread_mutex_t lock;
 	struct hashmap table;
 	size_t nresources;
+	size_t nmapped, nmarked;	/* entries in the BPF map, marked */
+
+	struct bpfmon *bpf;
+	struct fanmon *fan;
+	char *bpf_error, *fan_error;	/* why a monitor the config wants is missing */
+	struct guard_merge merge;
 	struct guard_counters n;
+
+	/* Re-exec: where the BPF monitor pins; what to undo if the exec fails. */
+	char *pin_dir;
+	struct loop_timer after_save;	/* fires only if the exec did not happen */
+	struct loop_timer start;	/* the first turn of the loop */
+	bool started;
 };
 
 /* ---- the table ---- */
@@ -159,7 +183,108 @@ static void entry_update_policy(struct guard *g, struct guard_entry *e)
 	}
 }
 
-static void table_add(struct guard *g, const struct resource *res)
+static bool entry_posix(const struct guard_entry *e)
+{
+	for (size_t i = 0; i < e->nres; i++)
+		if (e->res[i].posix)
+			return true;
+	return false;
+}
+
+/* The map's value: owners of every resource on the inode, once each. */
+static void entry_value(const struct guard_entry *e, struct ow_value *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->id = e->res[0].id;
+	for (size_t i = 0; i < e->nres; i++) {
+		const struct guard_res *r = &e->res[i];
+
+		if (!r->shared)
+			v->flags |= OW_EXCLUSIVE;
+		for (size_t j = 0; j < r->nowners; j++) {
+			bool dup = false;
+
+			for (size_t k = 0; k < v->nowners && k < OW_MAX_OWNERS; k++)
+				dup |= v->owners[k] == (__u32)r->owners[j].pid;
+			if (dup)
+				continue;
+			if (v->nowners < OW_MAX_OWNERS)
+				v->owners[v->nowners] = r->owners[j].pid;
+			v->nowners++;
+		}
+	}
+}
+
+static void watch_failed(struct guard_entry *e, const char *monitor, int rc)
+{
+	if (e->failed)
+		return;
+	e->failed = true;
+	log_warn("guard: %s cannot watch resource %s (inode %s): %s", monitor, e->res[0].path,
+		 e->key, strerror(-rc));
+}
+
+/*
+ * Bring the monitors in line with e: in the BPF map while its policy is
+ * not off, and marked for fanotify too unless a resource on it is an
+ * adopted POSIX lock. fd is an open fd of the inode (a resource's).
+ */
+static void entry_watch(struct guard *g, struct guard_entry *e, int fd)
+{
+	bool watch = e->nres && e->policy != GUARD_OFF;
+	/*
+	 * Never a fanotify mark on an adopted process-owned (POSIX) lock:
+	 * every event hands the daemon an fd of the file, and closing any
+	 * fd of a file drops the POSIX locks this process holds on it. BPF
+	 * alone watches those.
+	 */
+	bool mark = watch && !entry_posix(e);
+	struct ow_value v;
+	int rc;
+
+	if (g->bpf && watch) {
+		entry_value(e, &v);
+		if ((rc = bpfmon_set(g->bpf, e->dev, e->ino, &v)) < 0)
+			watch_failed(e, "the BPF open monitor", rc);
+		else if (!e->in_map && ++g->nmapped)
+			e->in_map = true;
+	} else if (g->bpf && e->in_map) {
+		bpfmon_del(g->bpf, e->dev, e->ino);
+		e->in_map = false;
+		g->nmapped--;
+	}
+	if (g->fan && mark && !e->marked) {
+		if ((rc = fanmon_mark(g->fan, fd)) < 0)
+			watch_failed(e, "the fanotify monitor", rc);
+		else if (++g->nmarked)
+			e->marked = true;
+	} else if (g->fan && !mark && e->marked) {
+		fanmon_unmark(g->fan, fd);
+		e->marked = false;
+		g->nmarked--;
+	}
+}
+
+/* The programs run on every syscall while attached: only while needed. */
+static void bpf_attach_update(struct guard *g)
+{
+	int rc;
+
+	if (!g->bpf || !g->nmapped == !bpfmon_attached(g->bpf))
+		return;
+	if (!g->nmapped) {
+		bpfmon_detach(g->bpf);
+		log_debug("guard: nothing guarded; BPF open monitor detached");
+	} else if ((rc = bpfmon_attach(g->bpf)) < 0) {
+		log_warn("guard: cannot attach the BPF open monitor (%s): %s; %s",
+			 bpfmon_hook(g->bpf), strerror(-rc),
+			 g->fan ? "fanotify alone watches" : "opens go unwatched");
+	} else {
+		log_debug("guard: BPF open monitor attached (%s)", bpfmon_hook(g->bpf));
+	}
+}
+
+static struct guard_entry *table_add(struct guard *g, const struct resource *res)
 {
 	struct guard_entry *e = entry_find(g, res->dev, res->ino);
 	struct guard_res *r;
@@ -182,21 +307,20 @@ static void table_add(struct guard *g, const struct resource *res)
 	owners_update(g, r, res);
 	entry_update_policy(g, e);
 	g->nresources++;
+	return e;
 }
 
-/* Returns the entry, or NULL when it went with its last resource. */
-static struct guard_entry *table_remove(struct guard *g, struct guard_entry *e, struct guard_res *r)
+static void table_remove(struct guard *g, struct guard_entry *e, struct guard_res *r, int fd)
 {
 	res_free(r);
 	*r = e->res[--e->nres];
 	g->nresources--;
-	if (e->nres) {
-		entry_update_policy(g, e);
-		return e;
-	}
+	entry_update_policy(g, e);
+	entry_watch(g, e, fd);
+	if (e->nres)
+		return;
 	hashmap_remove(&g->table, e->key);
 	entry_free(e);
-	return NULL;
 }
 
 void guard_resource(struct guard *g, struct lockspace *ls, struct resource *res,
@@ -207,14 +331,233 @@ void guard_resource(struct guard *g, struct lockspace *ls, struct resource *res,
 
 	pthread_mutex_lock(&g->lock);
 	if (ev == LS_ADDED) {
-		table_add(g, res);
+		entry_watch(g, table_add(g, res), res->fd);
 	} else if ((e = entry_find(g, res->dev, res->ino)) && (r = entry_res(e, res->id))) {
-		if (ev == LS_OWNERS)
+		if (ev == LS_OWNERS) {
 			owners_update(g, r, res);
-		else
-			table_remove(g, e, r);
+			entry_watch(g, e, res->fd);
+		} else {
+			table_remove(g, e, r, res->fd);
+		}
 	}
 	pthread_mutex_unlock(&g->lock);
+	bpf_attach_update(g);
+}
+
+/* Feed the monitors the whole table again (new monitors after a re-exec). */
+static int resync_one(struct lockspace *ls, struct resource *res, void *arg)
+{
+	struct guard *g = arg;
+	struct guard_entry *e = entry_find(g, res->dev, res->ino);
+
+	if (e)
+		entry_watch(g, e, res->fd);
+	return 0;
+}
+
+static bool in_table(void *data, dev_t dev, ino_t ino)
+{
+	return entry_find(data, dev, ino) != NULL;
+}
+
+static void resync(struct guard *g)
+{
+	struct hashmap_entry *he, *nx;
+	size_t i;
+
+	pthread_mutex_lock(&g->lock);
+	g->nmapped = g->nmarked = 0;
+	hashmap_foreach(&g->table, he, nx, i) {
+		struct guard_entry *e = he->value;
+
+		e->in_map = e->marked = false;
+	}
+	if (g->bpf)
+		bpfmon_prune(g->bpf, in_table, g);
+	lockspace_foreach(g->d->default_ls, resync_one, g);
+	for (size_t k = 0; k < g->d->nspaces; k++)
+		lockspace_foreach(g->d->spaces[k], resync_one, g);
+	pthread_mutex_unlock(&g->lock);
+	bpf_attach_update(g);
+}
+
+/* ---- sightings ---- */
+
+/*
+ * Is o an open to report, and of what? Fills in the resource as it is
+ * now. Not the daemon's, not an owner's (any thread of it), and only of a
+ * guarded inode. Either thread.
+ */
+static bool check(struct guard *g, struct guard_open *o)
+{
+	const struct guard_owner *vm = NULL;
+	struct guard_entry *e;
+	bool owner = o->tgid == getpid();
+
+	pthread_mutex_lock(&g->lock);
+	e = entry_find(g, o->dev, o->ino);
+	if (!e || e->policy == GUARD_OFF || owner)
+		goto out;
+	for (size_t i = 0; i < e->nres && !owner; i++)
+		for (size_t j = 0; j < e->res[i].nowners && !owner; j++)
+			owner = e->res[i].owners[j].pid == o->tgid;
+	if (owner)
+		goto out;
+	o->resource = xstrdup(e->res[0].name);
+	o->resource_path = xstrdup(e->res[0].path);
+	o->policy = e->policy;
+	for (size_t i = 0; i < e->nres; i++) {
+		const struct guard_res *r = &e->res[i];
+
+		o->exclusive |= !r->shared;
+		o->owners = xrealloc(o->owners, (o->nowners + r->nowners + 1) * sizeof(pid_t));
+		for (size_t j = 0; j < r->nowners; j++) {
+			o->owners[o->nowners++] = r->owners[j].pid;
+			if (!vm && r->owners[j].vm_name)
+				vm = &r->owners[j];
+		}
+	}
+	if (vm) {
+		o->vm_name = xstrdup(vm->vm_name);
+		memcpy(o->vm_uuid, vm->vm_uuid, LOCK_UUID_LEN);
+	}
+out:
+	pthread_mutex_unlock(&g->lock);
+	return o->resource != NULL;
+}
+
+static void opener_of(const struct guard_open *o, struct guard_opener *op)
+{
+	op->uid = o->uid;
+	op->cgroup = o->cgroup;
+	op->exe_dev = o->exe_dev;
+	op->exe_ino = o->exe_ino;
+	op->exe_known = o->exe_known;
+}
+
+/* Written out: one record, counted. */
+static void emit(void *data, struct guard_open *o)
+{
+	struct guard *g = data;
+	enum guard_access a = guard_access_of(o->flags, o->flags_known);
+	enum guard_class c = guard_class_of(&g->rules, o->allowed, a);
+	enum guard_severity sev = c == CLASS_MANAGEMENT ? SEV_INFO :
+				  guard_severity_of(a, o->exclusive);
+
+	if (o->denied)
+		g->n.denied[sev]++;
+	else
+		g->n.opens[c][sev]++;
+	daemon_report(g->d, guard_open_record(o, o->denied ? "denied" : guard_class_event(c), sev));
+	guard_open_free(o);
+}
+
+static void bpf_event(void *data, const struct ow_event *ev)
+{
+	struct guard *g = data;
+	struct guard_open *o = xcalloc(1, sizeof(*o));
+	struct guard_opener op;
+	dev_t dev;
+	ino_t ino;
+
+	o->sources = SRC_BPF;
+	o->hook = bpfmon_hook(g->bpf);
+	o->tid = ev->tid;
+	o->tgid = ev->tgid;
+	o->ppid = ev->ppid;
+	o->uid = ev->uid;
+	o->gid = ev->gid;
+	snprintf(o->comm, sizeof(o->comm), "%.*s", OW_COMM_LEN, ev->comm);
+	o->exe_dev = ow_udev(ev->exe_dev);
+	o->exe_ino = ev->exe_ino;
+	o->exe_known = ev->ev_flags & OW_EV_EXE_KNOWN;
+	o->cgroup_id = ev->cgroup_id;
+	if (ev->path[0])
+		o->path = xstrndup(ev->path, OW_PATH_LEN);
+	/* Outside an open syscall these are the file's flags, which lost
+	 * O_TRUNC; the access mode is still right. */
+	o->flags = ev->open_flags;
+	o->flags_known = true;
+	o->dev = ow_udev(ev->dev);
+	o->ino = ev->ino;
+	if (!check(g, o)) {
+		guard_open_free(o);
+		return;
+	}
+	/* The executable's path, if the process there now still runs the
+	 * inode the kernel saw: not another one under a reused pid. */
+	if (o->exe_known && procinfo_exe(o->tgid, &o->exe, &dev, &ino) == 0 &&
+	    (dev != o->exe_dev || ino != o->exe_ino)) {
+		free(o->exe);
+		o->exe = NULL;
+	}
+	procinfo_cgroup(o->tgid, &o->cgroup);
+	opener_of(o, &op);
+	o->allowed = guard_rules_allowed(&g->rules, &op);
+	guard_merge_add(&g->merge, o, g->fan && entry_find(g, o->dev, o->ino)->marked);
+}
+
+/* In the fanotify thread. tid 0: an opener outside our pid namespace. */
+static bool fan_decide(void *data, struct guard_open *o, uint64_t deadline)
+{
+	struct guard *g = data;
+	struct guard_opener op;
+	struct procinfo pi;
+
+	if (o->tid) {
+		/* Gone: it was killed while it waited, so there is no open. */
+		if (procinfo_read(o->tid, &pi) < 0)
+			return false;
+		o->tgid = pi.tgid;
+		o->ppid = pi.ppid;
+		o->uid = pi.uid;
+		o->gid = pi.gid;
+		memcpy(o->comm, pi.comm, sizeof(o->comm));
+	}
+	if (!check(g, o))
+		return false;
+	if (now_mono_ns() > deadline) {
+		o->timed_out = true;
+		o->denied = !g->rules.timeout_allow;
+		return true;
+	}
+	if (o->tid) {
+		o->flags_known = procinfo_open_args(o->tid, &o->flags, &o->path) == 0;
+		o->exe_known = procinfo_exe(o->tgid, &o->exe, &o->exe_dev, &o->exe_ino) == 0;
+		procinfo_cgroup(o->tgid, &o->cgroup);
+		/* All of that was read while it waited; unless it was killed
+		 * and its tid reused meanwhile, which this tells. */
+		if (!procinfo_same(&pi))
+			return false;
+	}
+	opener_of(o, &op);
+	o->allowed = guard_rules_allowed(&g->rules, &op);
+	o->denied = !o->allowed &&
+		    guard_policy_denies(o->policy, guard_access_of(o->flags, o->flags_known));
+	return true;
+}
+
+/* Could the BPF monitor see the open fanotify saw as o? */
+static bool bpf_sees(struct guard *g, const struct guard_open *o)
+{
+	struct guard_entry *e = entry_find(g, o->dev, o->ino);
+	const char *hook;
+
+	if (!g->bpf || !bpfmon_attached(g->bpf) || !e || !e->in_map)
+		return false;
+	hook = bpfmon_hook(g->bpf);
+	/* lsm/file_open runs before fanotify's permission check; the others
+	 * see only opens that succeeded, sys_exit only from open syscalls. */
+	if (!strcmp(hook, "lsm/file_open"))
+		return true;
+	return !o->denied && (strcmp(hook, "tp_btf/sys_exit") || o->flags_known);
+}
+
+static void fan_report(void *data, struct guard_open *o)
+{
+	struct guard *g = data;
+
+	guard_merge_add(&g->merge, o, bpf_sees(g, o));
 }
 
 /* ---- status ---- */
@@ -228,25 +571,183 @@ static struct json_object *by_severity(const uint64_t *n)
 	return o;
 }
 
+static bool wanted(struct guard *g, const char *monitor)
+{
+	return strlist_contains(&g->d->cfg.guard_monitors, monitor);
+}
+
+static struct json_object *monitor_status(struct guard *g, const char *monitor, bool present,
+					  const char *error, const char *state)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!wanted(g, monitor))
+		state = "disabled";
+	else if (!present)
+		state = "unavailable";
+	json_object_object_add(o, "state", json_object_new_string(state));
+	if (error)
+		json_object_object_add(o, "error", json_object_new_string(error));
+	return o;
+}
+
 struct json_object *guard_status(struct guard *g)
 {
+	static const char *const syscalls[] = { "open", "openat", "openat2", "creat",
+						"open_by_handle_at" };
 	struct json_object *st = json_object_new_object(), *c = json_object_new_object();
+	struct json_object *mon = json_object_new_object(), *bpf, *fan, *hooks;
+
+	bpf = monitor_status(g, "bpf", g->bpf, g->bpf_error,
+			     g->bpf && bpfmon_attached(g->bpf) ? "attached" : "detached");
+	if (g->bpf) {
+		const char *hook = bpfmon_hook(g->bpf);
+
+		hooks = json_object_new_array();
+		json_object_array_add(hooks, json_object_new_string(hook));
+		json_object_object_add(bpf, "hooks", hooks);
+		if (!strcmp(hook, "tp_btf/sys_exit")) {
+			hooks = json_object_new_array();
+			for (size_t i = 0; i < ARRAY_SIZE(syscalls); i++)
+				json_object_array_add(hooks, json_object_new_string(syscalls[i]));
+			json_object_object_add(bpf, "syscalls", hooks);
+		}
+		json_object_object_add(bpf, "inodes", json_object_new_uint64(g->nmapped));
+	}
+	fan = monitor_status(g, "fanotify", g->fan, g->fan_error, "active");
+	if (g->fan) {
+		hooks = json_object_new_array();
+		json_object_array_add(hooks, json_object_new_string("FAN_OPEN_PERM"));
+		json_object_object_add(fan, "hooks", hooks);
+		json_object_object_add(fan, "marks", json_object_new_uint64(g->nmarked));
+		json_object_object_add(fan, "kernel_audit",
+				       json_object_new_boolean(fanmon_kernel_audit(g->fan)));
+	}
+	json_object_object_add(mon, "bpf", bpf);
+	json_object_object_add(mon, "fanotify", fan);
 
 	json_object_object_add(st, "policy",
 			       json_object_new_string(guard_policy_name(g->rules.policy)));
 	json_object_object_add(st, "guarded_inodes", json_object_new_uint64(g->table.count));
 	json_object_object_add(st, "guarded_resources", json_object_new_uint64(g->nresources));
+	json_object_object_add(st, "monitors", mon);
 	json_object_object_add(c, "violations", by_severity(g->n.opens[CLASS_VIOLATION]));
 	json_object_object_add(c, "warnings", by_severity(g->n.opens[CLASS_WARNING]));
 	json_object_object_add(c, "management",
 			       json_object_new_uint64(g->n.opens[CLASS_MANAGEMENT][SEV_INFO]));
 	json_object_object_add(c, "denials", by_severity(g->n.denied));
+	json_object_object_add(c, "lost_events",
+			       json_object_new_uint64(g->bpf ? bpfmon_lost(g->bpf) : 0));
+	json_object_object_add(c, "fanotify_timeouts",
+			       json_object_new_uint64(g->fan ? fanmon_timeouts(g->fan) : 0));
+	json_object_object_add(c, "merged", json_object_new_uint64(g->merge.merged));
 	json_object_object_add(st, "counters", c);
 	return st;
 }
 
 /* ---- life ---- */
 
+static struct bpfmon_params bpf_params(struct guard *g)
+{
+	return (struct bpfmon_params){
+		.loop = g->d->loop,
+		.probe_dir = g->d->paths.rundir,
+		.event = bpf_event,
+		.data = g,
+	};
+}
+
+static struct fanmon_params fan_params(struct guard *g)
+{
+	return (struct fanmon_params){
+		.loop = g->d->loop,
+		.decide = fan_decide,
+		.report = fan_report,
+		.data = g,
+		.timeout_ms = g->rules.answer_timeout_ms,
+	};
+}
+
+/* One line on what watches, and, if anything the config wants is
+ * missing, one warning naming what failed and what remains. */
+static void say_monitors(struct guard *g)
+{
+	char *bpf = g->bpf ? xasprintf("BPF open monitor on %s (attached while anything is "
+				       "guarded)", bpfmon_hook(g->bpf)) : NULL;
+	const char *fan = g->fan ? "fanotify permission monitor" : NULL;
+	const char *policy = guard_policy_name(g->rules.policy);
+
+	if (g->bpf_error || g->fan_error)
+		log_warn("guard: %s%s%s%s%s; %s%s%s watches opens of locked images (policy %s)%s",
+			 g->bpf_error ? "no BPF open monitor: " : "",
+			 g->bpf_error ? g->bpf_error : "",
+			 g->bpf_error && g->fan_error ? "; " : "",
+			 g->fan_error ? "no fanotify monitor: " : "",
+			 g->fan_error ? g->fan_error : "",
+			 bpf ? bpf : "", bpf && fan ? " and " : "", fan ? fan : "nothing",
+			 policy, g->fan ? "" : "; opens can be reported, not refused");
+	else if (bpf || fan)
+		log_info("guard: %s%s%s watches opens of locked images (policy %s)",
+			 bpf ? bpf : "", bpf && fan ? " and " : "", fan ? fan : "", policy);
+	else
+		log_info("guard: no monitor configured (guard_monitors); opens go unwatched");
+	free(bpf);
+}
+
+/* Per daemon instance: its mount namespace and pid file, both kept
+ * across a re-exec, never shared by two running daemons. */
+static char *pin_dir_for(struct daemon *d)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	struct stat ns = { 0 };
+
+	stat("/proc/self/ns/mnt", &ns);
+	for (const char *s = d->paths.pidfile; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+	return xasprintf("%s/%llu-%016llx", PIN_ROOT, (unsigned long long)ns.st_ino,
+			 (unsigned long long)h);
+}
+
+static bool active(struct guard *g)
+{
+	return g->rules.policy != GUARD_OFF || g->rules.nprefixes;
+}
+
+/* The monitors the config wants and restore did not bring. */
+static void start_monitors(struct guard *g)
+{
+	struct bpfmon_params bp = bpf_params(g);
+	struct fanmon_params fp = fan_params(g);
+
+	if (active(g) && !g->bpf && wanted(g, "bpf"))
+		bpfmon_new(&bp, &g->bpf, &g->bpf_error);
+	if (active(g) && !g->fan && wanted(g, "fanotify"))
+		fanmon_new(&fp, &g->fan, &g->fan_error);
+	g->started = true;
+	say_monitors(g);
+	resync(g);
+}
+
+/*
+ * The first turn of the loop, after any restore: start what is missing.
+ * Pins still there were not restored: a crashed re-exec's, still
+ * attached for nobody.
+ */
+static void start_late(struct loop_timer *t)
+{
+	struct guard *g = container_of(t, struct guard, start);
+
+	if (g->started)
+		return;
+	bpfmon_unpin(g->pin_dir);
+	start_monitors(g);
+}
+
+/*
+ * The monitors start at the first turn of the loop, not here: a re-exec
+ * restores the old image's instead, and two at once would report one
+ * open twice.
+ */
 int guard_new(struct daemon *d, struct guard **out)
 {
 	struct guard *g = xcalloc(1, sizeof(*g));
@@ -255,6 +756,11 @@ int guard_new(struct daemon *d, struct guard **out)
 	pthread_mutex_init(&g->lock, NULL);
 	hashmap_init(&g->table);
 	guard_rules_init(&g->rules, &d->cfg);
+	g->merge.loop = d->loop;
+	g->merge.emit = emit;
+	g->merge.data = g;
+	g->pin_dir = pin_dir_for(d);
+	loop_timer_arm(d->loop, &g->start, 0, start_late);
 	*out = g;
 	return 0;
 }
@@ -266,10 +772,88 @@ void guard_free(struct guard *g)
 
 	if (!g)
 		return;
+	loop_timer_disarm(g->d->loop, &g->start);
+	loop_timer_disarm(g->d->loop, &g->after_save);
+	fanmon_free(g->fan);
+	if (g->bpf)
+		bpfmon_poll(g->bpf);
+	bpfmon_free(g->bpf);
+	guard_merge_flush(&g->merge);
+	bpfmon_unpin(g->pin_dir);
 	hashmap_foreach(&g->table, he, nx, i)
 		entry_free(he->value);
 	hashmap_free(&g->table);
 	guard_rules_fini(&g->rules);
 	pthread_mutex_destroy(&g->lock);
+	free(g->bpf_error);
+	free(g->fan_error);
+	free(g->pin_dir);
 	free(g);
+}
+
+/* ---- re-exec ---- */
+
+/* Still here at the next turn of the loop: the exec failed. */
+static void exec_failed(struct loop_timer *t)
+{
+	struct guard *g = container_of(t, struct guard, after_save);
+
+	if (g->fan)
+		fanmon_resume(g->fan);
+	bpfmon_unpin(g->pin_dir);
+	log_info("guard: monitors resumed after the failed re-exec");
+}
+
+int guard_state_save(struct guard *g, struct json_object *obj)
+{
+	struct json_object *o;
+	int rc;
+
+	/* Every permission event read is answered, and every sighting in
+	 * hand written out, before the exec. */
+	if (g->fan && (rc = fanmon_save(g->fan, o = json_object_new_object())) < 0) {
+		json_object_put(o);
+		log_error("guard: cannot hand the fanotify group to the next image: %s",
+			  strerror(-rc));
+		return rc;
+	} else if (g->fan) {
+		json_object_object_add(obj, "fanotify", o);
+	}
+	if (g->bpf)
+		bpfmon_poll(g->bpf);
+	guard_merge_flush(&g->merge);
+	if (g->d->audit && audit_sync(g->d->audit, SAVE_SYNC_MS) < 0)
+		log_warn("guard: re-exec: the last open records could not be written out first");
+	if (g->bpf && (rc = bpfmon_save(g->bpf, g->pin_dir, o = json_object_new_object())) < 0) {
+		json_object_put(o);
+		log_warn("guard: cannot pin the BPF open monitor in %s: %s; the next image "
+			 "starts a new one, opens meanwhile go unseen by it", g->pin_dir,
+			 strerror(-rc));
+	} else if (g->bpf) {
+		json_object_object_add(obj, "bpf", o);
+	}
+	loop_timer_arm(g->d->loop, &g->after_save, 0, exec_failed);
+	return 0;
+}
+
+int guard_state_restore(struct guard *g, struct json_object *obj)
+{
+	struct bpfmon_params bp = bpf_params(g);
+	struct fanmon_params fp = fan_params(g);
+	struct json_object *o;
+	char *why = NULL;
+
+	if (json_object_object_get_ex(obj, "fanotify", &o) &&
+	    fanmon_restore(&fp, o, &g->fan, &why) < 0) {
+		log_warn("guard: cannot take over the fanotify group: %s; starting a new one", why);
+		free(why);
+		why = NULL;
+	}
+	if (json_object_object_get_ex(obj, "bpf", &o) && bpfmon_restore(&bp, o, &g->bpf, &why) < 0) {
+		log_warn("guard: cannot take over the pinned BPF open monitor: %s; starting a new one",
+			 why);
+		free(why);
+	}
+	start_monitors(g);
+	return 0;
 }

@@ -40,4 +40,16 @@ void guard_resource(struct guard *g, struct lockspace *ls, struct resource *res,
  */
 struct json_object *guard_status(struct guard *g);
 
+/*
+ * Re-exec. save answers every permission event in hand, writes out every
+ * sighting, and puts under obj what the new image needs (the pinned BPF
+ * monitor's directory, the fanotify group's fd, whose close-on-exec it
+ * clears). If the exec fails, the guard resumes by itself at the next
+ * turn of the loop. restore re-adopts them (a monitor it cannot take over
+ * is logged and replaced by a new one); call it before any request is
+ * served. Both return 0 or -errno (logged).
+ */
+int guard_state_save(struct guard *g, struct json_object *obj);
+int guard_state_restore(struct guard *g, struct json_object *obj);
+
 #endif
