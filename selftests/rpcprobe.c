@@ -11,10 +11,14 @@
  *   frame K=V... ARG...      a frame with header fields prog= vers= proc= type= serial=
  *                            status=, and len= (override), cut= (send only N bytes);
  *                            does not read a reply
+ *   rest                     send what the last cut= held back
  *   flood N PROC ARG...      N calls in one write, then read N replies; prints a summary
  *   reply                    read one message and print it
  *   closed                   expect the daemon to close: prints "closed" or what came
  *   silence MS               expect nothing to arrive for MS milliseconds
+ *   upgrade PID PROC ARG...  SIGUSR1 to PID, then (1 ms on, once the old image has
+ *                            stopped serving) the call; prints "pause_ms=M", the
+ *                            time from the signal until its reply
  *   close                    close the current connection
  *
  * Output lines: "reply serial=S OK", "reply serial=S ERROR code=C domain=D
@@ -22,6 +26,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +38,12 @@
 #include "util.h"
 
 #define MAX_CONN 64
-#define READ_TIMEOUT_MS 5000
 
 static int conns[MAX_CONN];
 static int nconn, cur = -1;
 static uint32_t serial;
+static int read_timeout_ms = 5000;
+static struct buf held_back;		/* what frame cut= did not send */	/* a re-exec of a big state may take longer */
 
 static int hexval(char c)
 {
@@ -114,7 +120,7 @@ static int read_exact(int fd, uint8_t *p, size_t n)
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 
-		if (poll(&pfd, 1, READ_TIMEOUT_MS) == 0)
+		if (poll(&pfd, 1, read_timeout_ms) == 0)
 			return -ETIMEDOUT;
 		r = read(fd, p, n);
 		if (r < 0 && errno == EINTR)
@@ -241,8 +247,16 @@ static void cmd_frame(char **tok, int n)
 		else if (!strcmp(tok[i], "cut")) cut = v;
 		else printf("error: unknown field %s\n", tok[i]);
 	}
-	if (build_call(&b, &h, tok + i, n - i, len) == 0)
-		send_all(&b, cut >= 0 && (size_t)cut < b.len ? (size_t)cut : b.len);
+	if (build_call(&b, &h, tok + i, n - i, len) == 0) {
+		size_t sent = cut >= 0 && (size_t)cut < b.len ? (size_t)cut : b.len;
+
+		if (send_all(&b, sent) == 0) {
+			buf_consume(&b, sent);
+			buf_free(&held_back);
+			held_back = b;
+			return;
+		}
+	}
 	buf_free(&b);
 }
 
@@ -285,7 +299,7 @@ static void cmd_flood(char **tok, int n)
 		struct pollfd pfd = { .fd = fd, .events = POLLIN | (sent < b.len ? POLLOUT : 0) };
 		ssize_t k;
 
-		if (poll(&pfd, 1, READ_TIMEOUT_MS) <= 0)
+		if (poll(&pfd, 1, read_timeout_ms) <= 0)
 			break;
 		if (pfd.revents & POLLOUT) {
 			k = send(fd, b.data + sent, b.len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -307,6 +321,26 @@ static void cmd_flood(char **tok, int n)
 out:
 	buf_free(&b);
 	buf_free(&r);
+}
+
+static void cmd_upgrade(char **tok, int n)
+{
+	struct rpc_hdr h = lock_call(atoi(tok[1]));
+	uint64_t t0 = now_mono_ns();
+	struct buf b = { 0 };
+
+	if (build_call(&b, &h, tok + 2, n - 2, -1) < 0)
+		return;
+	if (kill(atoi(tok[0]), SIGUSR1) < 0) {
+		printf("kill: %s\n", strerror(errno));
+	} else {
+		usleep(1000);
+		read_timeout_ms = 120000;
+		if (send_all(&b, b.len) == 0 && read_message(true) == 0)
+			printf("pause_ms=%.2f\n", (now_mono_ns() - t0) / 1e6);
+		read_timeout_ms = 5000;
+	}
+	buf_free(&b);
 }
 
 static void cmd_silence(int ms)
@@ -356,6 +390,11 @@ int main(void)
 				;
 			if (rc == -ETIMEDOUT)
 				printf("still open\n");
+		} else if (!strcmp(tok[0], "rest")) {
+			send_all(&held_back, held_back.len);
+			buf_free(&held_back);
+		} else if (!strcmp(tok[0], "upgrade") && n > 2) {
+			cmd_upgrade(tok + 1, n - 1);
 		} else if (!strcmp(tok[0], "silence") && n > 1) {
 			cmd_silence(atoi(tok[1]));
 		} else if (!strcmp(tok[0], "close") && cur >= 0) {
