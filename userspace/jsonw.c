@@ -100,3 +100,9 @@ void jw_bool(struct jsonw *w, const char *key, bool v)
 	prefix(w, key);
 	put(w, v ? "true" : "false", v ? 4 : 5);
 }
+
+void jw_raw(struct jsonw *w, const char *key, const char *json)
+{
+	prefix(w, key);
+	put(w, json, strlen(json));
+}

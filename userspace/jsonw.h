@@ -30,5 +30,7 @@ void jw_end(struct jsonw *w);		/* closes the innermost object or array */
 void jw_str(struct jsonw *w, const char *key, const char *v);
 void jw_int(struct jsonw *w, const char *key, int64_t v);
 void jw_bool(struct jsonw *w, const char *key, bool v);
+/* A value that is already JSON text (from json-c), inserted as it is. */
+void jw_raw(struct jsonw *w, const char *key, const char *json);
 
 #endif

@@ -226,6 +226,7 @@ static int b64_decode(const char *s, struct buf *out)
 struct saver {
 	struct jsonw w;
 	struct fdlist keep;		/* fds the new image inherits */
+	struct json_object *guard;	/* the monitors' own hand-over */
 };
 
 static void save_b64(struct saver *sv, const char *key, const struct buf *b)
@@ -406,6 +407,8 @@ static void save_state(struct saver *sv, struct daemon *d)
 	jw_array(w, "victims");
 	reaper_foreach(&d->reaper, save_victim, sv);
 	jw_end(w);
+	if (sv->guard)
+		jw_raw(w, "guard", json_object_to_json_string_ext(sv->guard, JSON_C_TO_STRING_PLAIN));
 	jw_end(w);
 	jw_end(w);
 	buf_reserve(w->out, 1);
@@ -466,6 +469,13 @@ int state_reexec(struct daemon *d)
 			client_flush(c);
 	clients_reap(&d->clients);
 
+	/* The monitors answer what is pending and pin what must outlive us;
+	 * their fds, kept by guard_state_save itself, are not in sv.keep. */
+	sv.guard = json_object_new_object();
+	if (d->guard && (rc = guard_state_save(d->guard, sv.guard)) < 0) {
+		log_error("re-exec aborted: the monitors cannot be handed over; serving on");
+		goto out;
+	}
 	jw_init(&sv.w, &text);
 	save_state(&sv, d);
 	rc = write_atomic(d->paths.state, (const char *)text.data);
@@ -488,6 +498,7 @@ int state_reexec(struct daemon *d)
 	log_error("re-exec aborted: cannot execute %s: %s; serving on with every lock held",
 		  d->argv[0], strerror(-rc));
 out:
+	json_object_put(sv.guard);
 	free(sv.keep.fd);
 	return rc;
 }
@@ -855,7 +866,7 @@ static int load_lockspaces(struct reader *r, struct json_object *st)
 /* What only lockwarden writes: its pid file fd, ids, victims being killed. */
 static int load_ours(struct reader *r, struct json_object *ext)
 {
-	struct json_object *pid, *victims;
+	struct json_object *pid, *victims, *guard;
 	struct daemon *d = r->d;
 	const char *path;
 	int64_t v;
@@ -877,6 +888,9 @@ static int load_ours(struct reader *r, struct json_object *ext)
 	} else {
 		d->pid_fd = fd;
 	}
+	if (json_object_object_get_ex(ext, "guard", &guard) && d->guard &&
+	    guard_state_restore(d->guard, guard) < 0)
+		return bad(r, "lockwarden.guard", "the monitors cannot be taken over");
 	if (!(victims = member(r, ext, "lockwarden", "victims", json_type_array)))
 		return -EINVAL;
 	for (size_t i = 0; i < json_object_array_length(victims); i++) {
