@@ -202,7 +202,8 @@ int auditlog_segments(const char *log, struct audit_segment **segs, size_t *n)
 	}
 	closedir(dp);
 	free(dir);
-	qsort(v, count, sizeof(*v), cmp_segment);
+	if (count)		/* qsort's base must not be NULL, even for none */
+		qsort(v, count, sizeof(*v), cmp_segment);
 	/* Keep one entry per seq: the .gz, sorted first. */
 	for (size_t i = 0; i < count; i++) {
 		if (out && v[out - 1].last_seq == v[i].last_seq) {

@@ -42,6 +42,17 @@ int daemon_default_paths(struct daemon *d)
 	return 0;
 }
 
+void daemon_paths_free(struct daemon_paths *p)
+{
+	free(p->config);
+	for (int k = 0; k < CLIENT_KINDS; k++)
+		free(p->sock[k]);
+	free(p->pidfile);
+	free(p->state);
+	free(p->rundir);
+	memset(p, 0, sizeof(*p));
+}
+
 /* ---- lockspaces ---- */
 
 static void resource_changed(void *data, struct lockspace *ls, struct resource *res,

@@ -70,6 +70,7 @@ struct daemon {
 
 /* Fill paths from privilege and the environment, as virtlockd does. */
 int daemon_default_paths(struct daemon *d);
+void daemon_paths_free(struct daemon_paths *p);
 /* The loop, signals, lockspaces, audit: everything but the sockets. */
 int daemon_init(struct daemon *d);
 /* Open (or take from systemd) every listening socket not yet restored. */

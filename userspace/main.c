@@ -161,7 +161,7 @@ int main(int argc, char **argv)
 		case 't':
 			if (parse_timeout(optarg, &d.timeout) < 0) {
 				fprintf(stderr, "%s: Invalid value for timeout: '%s'\n", argv[0], optarg);
-				return 1;
+				goto out;
 			}
 			break;
 		case 'p':
@@ -174,19 +174,21 @@ int main(int argc, char **argv)
 			break;
 		case 'V':
 			printf("%s (lockwarden) %s\n", argv[0], LW_VERSION);
-			return 0;
+			ret = 0;
+			goto out;
 		case 'h':
 			usage(stderr, argv[0], d.privileged);
-			return 0;
+			ret = 0;
+			goto out;
 		default:
 			usage(stderr, argv[0], d.privileged);
-			return 1;
+			goto out;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "%s: unexpected argument '%s'\n", argv[0], argv[optind]);
 		usage(stderr, argv[0], d.privileged);
-		return 1;
+		goto out;
 	}
 
 	config_defaults(&d.cfg);
@@ -257,6 +259,9 @@ out:
 		config_free(&d.cfg);
 	if (d.pid_fd >= 0)
 		pidfile_release(d.paths.pidfile, d.pid_fd);
+	daemon_paths_free(&d.paths);
+	/* What state_note_inherited noted, when no state consumed it. */
+	free(d.inherited.map);
 	json_object_put(state);
 	log_close();
 	free(why);
