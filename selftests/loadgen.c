@@ -339,7 +339,7 @@ struct vm {
 };
 
 static struct vm *vms;
-static int epfd;
+static int epfd = -1;
 static bool quiesce, stopping;
 static uint32_t *lat_us;
 static size_t nlat, caplat;
@@ -633,6 +633,8 @@ static int vms_start(void)
 		return -EIO;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	vms = xcalloc(opt.nvms, sizeof(*vms));
+	for (int i = 0; i < opt.nvms; i++)
+		vms[i].fd = -1;
 	for (int i = 0; i < opt.nvms; i++) {
 		struct vm *v = &vms[i];
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = v };
@@ -652,12 +654,13 @@ static int vms_start(void)
 
 static void vms_close(void)
 {
-	for (int i = 0; i < opt.nvms; i++) {
+	for (int i = 0; vms && i < opt.nvms; i++) {
 		safe_close(vms[i].fd);
 		buf_free(&vms[i].rx);
 	}
 	free(vms);
-	close(epfd);
+	vms = NULL;
+	safe_close(epfd);
 }
 
 /* Connections that send part of a request and stall, for the whole run. */
@@ -685,8 +688,9 @@ static struct stalled *stall_start(void)
 	return s;
 }
 
-/* The stalled clients finish their request: each must now be answered. */
-static void stall_finish(struct stalled *s)
+/* The stalled clients finish their request (with complete): each must now
+ * be answered. */
+static void stall_finish(struct stalled *s, bool complete)
 {
 	struct lw_err e = { 0 };
 
@@ -694,8 +698,11 @@ static void stall_finish(struct stalled *s)
 		struct buf rest = { 0 }, rx = { 0 };
 		int rc;
 
-		if (s[i].fd < 0)
+		if (s[i].fd < 0 || !complete) {
+			buf_free(&s[i].req);
+			safe_close(s[i].fd);
 			continue;
+		}
 		buf_reserve(&rest, s[i].req.len - s[i].sent);
 		rest.len = s[i].req.len - s[i].sent;
 		memcpy(rest.data, s[i].req.data + s[i].sent, rest.len);
@@ -726,19 +733,20 @@ static uint32_t percentile(double p)
 	return nlat ? lat_us[i] : 0;
 }
 
-static int cmd_run(void)
-{
-	uint64_t start, end, paused = 0;
-	long rss_first = -1, rss_last = -1, rss_max = -1;
-	bool *held = xcalloc(opt.nvms, sizeof(*held));
-	struct stalled *stalled;
-	int checks = 0, lost = 0;
+struct run_stats {
+	uint64_t start, end, paused;
+	long rss_first, rss_last, rss_max;
+	int checks, lost;
+};
 
-	stalled = stall_start();
-	if (vms_start() < 0)
-		return 1;
-	start = now_mono_ns();
-	end = start + opt.seconds * 1000000000ull;
+/* The load until its time is up, paused for a check every C seconds;
+ * then every VM releases everything, and every lock file must be free. */
+static void run_load(bool *held, struct run_stats *st)
+{
+	uint64_t end;
+
+	st->start = now_mono_ns();
+	end = st->start + opt.seconds * 1000000000ull;
 	printf("rss_kb");
 	while (now_mono_ns() < end && !nerrors) {
 		uint64_t next = now_mono_ns() + opt.check_every * 1000000000ull, t0;
@@ -750,48 +758,65 @@ static int cmd_run(void)
 		quiesce = true;
 		resume();
 		quiesced_check(held);
-		lost += check_locks(held, opt.nvms);
-		checks++;
+		st->lost += check_locks(held, opt.nvms);
+		st->checks++;
 		if (opt.daemon_pid && (rss = rss_kb(opt.daemon_pid)) > 0) {
 			printf(" %ld", rss);
 			fflush(stdout);
-			if (rss_first < 0)
-				rss_first = rss;	/* after warm-up: every VM has run */
-			rss_last = rss;
-			rss_max = rss > rss_max ? rss : rss_max;
+			if (st->rss_first < 0)
+				st->rss_first = rss;	/* after warm-up: every VM has run */
+			st->rss_last = rss;
+			st->rss_max = rss > st->rss_max ? rss : st->rss_max;
 		}
 		quiesce = false;
-		paused += now_mono_ns() - t0;
+		st->paused += now_mono_ns() - t0;
 		resume();
 	}
 	putchar('\n');
-	/* The end: everything released must be free. */
 	stopping = true;
 	resume();
 	quiesced_check(held);
-	lost += check_locks(held, opt.nvms);
-	end = now_mono_ns();
-	stall_finish(stalled);
-	vms_close();
+	st->lost += check_locks(held, opt.nvms);
+	st->end = now_mono_ns();
+}
+
+static void print_stats(struct run_stats *st)
+{
+	double active = (st->end - st->start - st->paused) / 1e9;
 
 	qsort(lat_us, nlat, sizeof(*lat_us), cmp_u32);
-	double active = (end - start - paused) / 1e9;
-
 	printf("clients=%d disks=%d resources=%d seconds=%.1f stalled=%d\n", opt.nvms,
-	       opt.ndisks, opt.nvms * opt.ndisks, (end - start) / 1e9, opt.nstalled);
+	       opt.ndisks, opt.nvms * opt.ndisks, (st->end - st->start) / 1e9, opt.nstalled);
 	printf("ops=%llu ops_per_s=%.0f cycles=%llu\n", (unsigned long long)nops,
 	       nops / active, (unsigned long long)cycles);
 	printf("latency_us p50=%u p90=%u p99=%u p999=%u max=%u\n", percentile(0.5),
 	       percentile(0.9), percentile(0.99), percentile(0.999), nlat ? lat_us[nlat - 1] : 0);
-	printf("checks=%d lost=%d intrusions=%llu refused=%llu doubled=%llu\n", checks, lost,
-	       (unsigned long long)intrusions, (unsigned long long)refused,
+	printf("checks=%d lost=%d intrusions=%llu refused=%llu doubled=%llu\n", st->checks,
+	       st->lost, (unsigned long long)intrusions, (unsigned long long)refused,
 	       (unsigned long long)doubled);
-	if (rss_first > 0) {
-		printf("rss_growth_kb=%ld rss_max_kb=%ld\n", rss_last - rss_first, rss_max);
-		if (checks > 1 && rss_last - rss_first > opt.max_growth_kb)
+	if (st->rss_first > 0) {
+		long growth = st->rss_last - st->rss_first;
+
+		printf("rss_growth_kb=%ld rss_max_kb=%ld\n", growth, st->rss_max);
+		if (st->checks > 1 && growth > opt.max_growth_kb)
 			error("the daemon's RSS grew by %ld KiB after warm-up (limit %ld)",
-			      rss_last - rss_first, opt.max_growth_kb);
+			      growth, opt.max_growth_kb);
 	}
+}
+
+static int cmd_run(void)
+{
+	struct run_stats st = { .rss_first = -1, .rss_last = -1, .rss_max = -1 };
+	bool *held = xcalloc(opt.nvms, sizeof(*held));
+	struct stalled *stalled = stall_start();
+	bool started = vms_start() == 0;
+
+	if (started)
+		run_load(held, &st);
+	stall_finish(stalled, started);
+	vms_close();
+	if (started)
+		print_stats(&st);
 	printf("errors=%d\n", nerrors);
 	free(held);
 	free(lat_us);
@@ -805,7 +830,7 @@ static int cmd_hold(void)
 
 	quiesce = true;
 	if (vms_start() < 0)
-		return 1;
+		goto out;
 	if (quiesced_check(held) != opt.nvms)
 		error("not every VM got its disks");
 	check_locks(held, opt.nvms);
@@ -819,6 +844,7 @@ static int cmd_hold(void)
 		quiesced_check(held);
 		check_locks(held, opt.nvms);
 	}
+out:
 	vms_close();
 	free(held);
 	return nerrors ? 1 : 0;
@@ -937,9 +963,9 @@ static int cmd_procs(void)
 {
 	volatile uint8_t *phase = mmap(NULL, opt.nvms, PROT_READ | PROT_WRITE,
 				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	bool *held = xcalloc(opt.nvms, sizeof(*held));
-	pid_t *pids = xcalloc(opt.nvms, sizeof(*pids));
 	int pipefd[2], mid_frame = 0, awaiting = 0, nsurvivors = 0, live = 0;
+	bool *held;
+	pid_t *pids;
 	char c;
 
 	if (phase == MAP_FAILED || pipe2(pipefd, O_CLOEXEC) < 0) {
@@ -948,6 +974,8 @@ static int cmd_procs(void)
 	}
 	if (create_lockspace() < 0)
 		return 1;
+	held = xcalloc(opt.nvms, sizeof(*held));
+	pids = xcalloc(opt.nvms, sizeof(*pids));
 	for (int i = 0; i < opt.nvms; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0) {

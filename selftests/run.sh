@@ -8,6 +8,8 @@
 # Usage: selftests/run.sh [PATTERN]   only test files whose name has PATTERN
 #   env: BUILD (default ./build), TEST_TIMEOUT seconds per file (300),
 #        SCN=PATTERN to pick scenarios in t_scenarios.sh
+# With a build made with SAN=1, every ASan, LSan or UBSan report of any
+# process fails the test file it came from.
 set -u
 
 source "$(dirname "$0")/lib.sh"
@@ -24,8 +26,17 @@ run_file() {
 	shift
 
 	mkdir -p "$OUT"
-	timeout -k 5 "$timeout_s" "$@" 2>&1 | tee "$log"
+	# SAN=1: ASan and LSan write their reports next to the log; UBSan
+	# stops the process with "runtime error:" on its stderr, which ends
+	# up in a daemon log or this file's log, all in $OUT.
+	ASAN_OPTIONS=log_path=$OUT/asan:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		timeout -k 5 "$timeout_s" "$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
+	for report in "$OUT"/asan.* $(grep -rl 'runtime error:' "$OUT" | head -n 1); do
+		[ -f "$report" ] || continue
+		fail "$name" "sanitizer report in $report: $(grep -m1 -E 'SUMMARY|runtime error' "$report")"
+		nfail=$((nfail + 1))
+	done
 	npass=$((npass + $(grep -c '^PASS ' "$log")))
 	nskip=$((nskip + $(grep -c '^SKIP ' "$log")))
 	nfail=$((nfail + $(grep -c '^FAIL ' "$log")))
