@@ -43,6 +43,7 @@ struct audit {
 	struct buf local;		/* records of the current loop batch */
 	bool local_critical;
 	size_t queued_seen;		/* the queue's length at the last flush */
+	bool rechecked;			/* looked at the real length in this batch */
 	uint64_t lost, lost_run, lost_since;
 
 	/* Shared, under mu. */
@@ -764,10 +765,26 @@ static void put_lost_marker(struct audit *a)
 	json_object_put(rec);
 }
 
+/* Is there room in the queue for need more bytes? */
+static bool room_for(struct audit *a, size_t need)
+{
+	need += a->local.len;
+	if (a->queued_seen + need <= a->queue_max)
+		return true;
+	/* The length seen at the last flush is stale once the writer took
+	 * the queue: look again, on this slow path, once per loop batch (a
+	 * flood must not fight the writer for its lock). */
+	if (a->rechecked)
+		return false;
+	a->rechecked = true;
+	pthread_mutex_lock(&a->mu);
+	a->queued_seen = a->pending.len;
+	pthread_mutex_unlock(&a->mu);
+	return a->queued_seen + need <= a->queue_max;
+}
+
 int audit_write(struct audit *a, struct json_object *rec, bool critical)
 {
-	/* room for the record and, after a loss, the marker before it */
-	size_t room = a->queue_max - (a->queued_seen < a->queue_max ? a->queued_seen : a->queue_max);
 	const char *text;
 	size_t len;
 
@@ -778,7 +795,8 @@ int audit_write(struct audit *a, struct json_object *rec, bool critical)
 		json_object_object_add(rec, "time", json_object_new_string(ts));
 	}
 	text = json_object_to_json_string_length(rec, JSON_FLAGS, &len);
-	if (a->local.len + len + 1 + (a->lost_run ? 512 : 0) > room) {
+	/* room for the record and, after a loss, the marker before it */
+	if (!room_for(a, len + 1 + (a->lost_run ? 512 : 0))) {
 		if (!a->lost_run++)
 			a->lost_since = now_real_ns();
 		a->lost++;
@@ -796,6 +814,7 @@ int audit_write(struct audit *a, struct json_object *rec, bool critical)
 
 void audit_flush(struct audit *a)
 {
+	a->rechecked = false;
 	if (!a->local.len)
 		return;
 	pthread_mutex_lock(&a->mu);
