@@ -519,9 +519,13 @@ static void note_removal(struct audit_verify *v, const struct audit_rec *r)
 {
 	struct json_object *ev, *seq, *hash;
 
+	/* A valid hash vouches for the bytes, not for their types: a null
+	 * "event" has no string. */
 	if (!json_object_object_get_ex(r->obj, "event", &ev) ||
+	    !json_object_is_type(ev, json_type_string) ||
 	    strcmp(json_object_get_string(ev), "audit_segment_removed") ||
 	    !json_object_object_get_ex(r->obj, "last_seq", &seq) ||
+	    !json_object_is_type(seq, json_type_int) ||
 	    !json_object_object_get_ex(r->obj, "last_hash", &hash) ||
 	    !is_hash(json_object_get_string(hash), json_object_get_string_len(hash)))
 		return;

@@ -3,6 +3,8 @@
 # well-formed sessions and near misses, from which the fuzzers mutate.
 # Re-run after changing it; the seeds are committed, what the fuzzers find
 # later is not.
+import gzip
+import hashlib
 import os
 import struct
 
@@ -96,6 +98,55 @@ admin_max_clients=-1
 }
 
 
+GENESIS = '0' * 64
+
+
+def sealed(records):
+    """Lines of an audit log: each object gets seq, prev and hash, as
+    auditlog_seal() writes them; returns (text, last seq, last hash)."""
+    prev, out = GENESIS, []
+    for seq, body in enumerate(records, 1):
+        inner = body[1:-1]
+        line = '{"seq":%d%s,"prev":"%s"' % (seq, ',' + inner if inner else '', prev)
+        prev = hashlib.sha256(line.encode()).hexdigest()
+        out.append('%s,"hash":"%s"}\n' % (line, prev))
+    return ''.join(out).encode(), len(records), prev
+
+
+def audit_seed(records, tip=True, gz=False, cut=0):
+    text, seq, last = sealed(records)
+    if cut:
+        text = text[:-cut]
+    if gz:
+        text = gzip.compress(text, mtime=0)
+    head = ('%020d %s\n' % (seq, last)).encode() if tip else b'\n'
+    return head + text
+
+
+EVENTS = [
+    '{"event":"daemon_start","time":"2026-01-01T00:00:00.000000000Z","pid":42}',
+    '{"event":"lock_acquire","resource":"/srv/a.img","owner_pid":7,"shared":false}',
+    '{"event":"audit_segment_removed","last_seq":1,"last_hash":"%s"}' % ('ab' * 32),
+    '{"event":"lock_release","resource":"/srv/a.img","owner_pid":7}',
+    '{}',
+]
+
+AUDITLOG = {
+    'chain': audit_seed(EVENTS),
+    'gzip': audit_seed(EVENTS, gz=True),
+    'no_tip': audit_seed(EVENTS, tip=False),
+    'cut_short': audit_seed(EVENTS, cut=10),
+    'gzip_cut': audit_seed(EVENTS, gz=True)[:-20],
+    # Valid records (their hashes match) with members of unexpected types:
+    # only a seed can reach them, a fuzzer cannot forge the hash.
+    'odd_types': audit_seed(['{"event":null}', '{"event":7,"last_seq":"x"}',
+                             '{"event":"audit_segment_removed","last_seq":null,'
+                             '"last_hash":null}',
+                             '{"event":"audit_segment_removed","last_seq":"9",'
+                             '"last_hash":"%s"}' % ('cd' * 32)]),
+}
+
+
 def write(target, seeds):
     d = os.path.join(HERE, 'corpus', target)
     os.makedirs(d, exist_ok=True)
@@ -106,3 +157,4 @@ def write(target, seeds):
 
 write('rpc', RPC)
 write('config', CONFIG)
+write('auditlog', AUDITLOG)
