@@ -65,13 +65,14 @@ struct audit {
 	dev_t dev;
 	ino_t ino;
 	uint64_t size;			/* of the live log, as written by us */
-	uint64_t seq;
+	uint64_t seq;			/* the chain, as far as records are sealed */
 	char prev[SHA256_HEX_LEN + 1];
+	uint64_t written_seq;		/* ... and as far as they are on disk */
+	char written_hash[SHA256_HEX_LEN + 1];
 	bool chain_known;
 	struct buf batch;		/* taken from pending, not yet sealed */
 	bool batch_critical;
 	struct buf out;			/* sealed, not yet written */
-	uint64_t out_records;
 	bool out_critical;
 	bool failing, rotate_failing;
 	uint64_t failed_at, retry_at, next_check;
@@ -268,6 +269,8 @@ static void recover_chain(struct audit *a)
 	}
 	auditlog_rec_free(&last);
 	a->chain_known = true;
+	a->written_seq = a->seq;
+	memcpy(a->written_hash, a->prev, sizeof(a->written_hash));
 	pthread_mutex_lock(&a->mu);
 	a->st.last_seq = a->seq;
 	pthread_mutex_unlock(&a->mu);
@@ -330,7 +333,6 @@ static void seal_batch(struct audit *a)
 		const char *nl = memchr(p, '\n', end - p);
 
 		auditlog_seal(&a->out, ++a->seq, p, nl - p, a->prev);
-		a->out_records++;
 		p = nl + 1;
 	}
 	a->out_critical = a->batch_critical;
@@ -340,7 +342,7 @@ static void seal_batch(struct audit *a)
 static void write_tip(struct audit *a)
 {
 	char tip[128];
-	int n = auditlog_tip_format(tip, sizeof(tip), a->seq, a->prev);
+	int n = auditlog_tip_format(tip, sizeof(tip), a->written_seq, a->written_hash);
 
 	if (a->tip_fd < 0 || pwrite(a->tip_fd, tip, n, 0) != n) {
 		pthread_mutex_lock(&a->mu);
@@ -349,16 +351,36 @@ static void write_tip(struct audit *a)
 	}
 }
 
-static void write_out(struct audit *a)
+/*
+ * How much of out to write now: all of it, or, when the live log is to
+ * reach rotate_size, up to the end of the record that gets it there, so
+ * that segments end near the size asked for however large the batch.
+ */
+static size_t chunk_len(struct audit *a)
 {
+	const char *p = (const char *)a->out.data, *nl;
+	size_t from;
+
+	if (!a->rotate_size || a->size + a->out.len <= a->rotate_size)
+		return a->out.len;
+	from = a->rotate_size > a->size ? a->rotate_size - a->size - 1 : 0;
+	nl = memchr(p + from, '\n', a->out.len - from);
+	return nl ? (size_t)(nl + 1 - p) : a->out.len;
+}
+
+/* Write the first n bytes of out: whole sealed records. */
+static int write_chunk(struct audit *a, size_t n)
+{
+	const char *p = (const char *)a->out.data;
+	uint64_t records = 0;
 	struct stat st;
 	int rc;
 
 	if (fstat(a->fd, &st) < 0) {
 		fail(a, errno, "write");
-		return;
+		return -1;
 	}
-	rc = write_all(a->fd, a->out.data, a->out.len);
+	rc = write_all(a->fd, p, n);
 	if (rc < 0) {
 		/* A full disk takes part of a write: cut it back so that no
 		 * half record stays, and write it whole later. */
@@ -366,9 +388,9 @@ static void write_out(struct audit *a)
 			/* the next write's check reports what remains */
 		}
 		fail(a, -rc, "write");
-		return;
+		return -1;
 	}
-	a->size = st.st_size + a->out.len;
+	a->size = st.st_size + n;
 	if ((a->fsync == AUDIT_FSYNC_ALWAYS || (a->fsync == AUDIT_FSYNC_CRITICAL && a->out_critical)) &&
 	    fdatasync(a->fd) < 0) {
 		/* The records are written; only their durability is in doubt. */
@@ -376,15 +398,29 @@ static void write_out(struct audit *a)
 		a->st.write_errors++;
 		pthread_mutex_unlock(&a->mu);
 	}
+	for (const char *q = p; (q = memchr(q, '\n', p + n - q)); q++)
+		records++;
+	a->written_seq += records;
+	/* The chunk's last line ends in "hash":"<hash>"}\n. */
+	memcpy(a->written_hash, p + n - 3 - SHA256_HEX_LEN, SHA256_HEX_LEN);
 	write_tip(a);
 	pthread_mutex_lock(&a->mu);
-	a->st.written += a->out_records;
-	a->st.last_seq = a->seq;
+	a->st.written += records;
+	a->st.last_seq = a->written_seq;
 	pthread_mutex_unlock(&a->mu);
-	a->out.len = 0;
-	a->out_records = 0;
-	a->out_critical = false;
+	buf_consume(&a->out, n);
+	if (!a->out.len)
+		a->out_critical = false;
 	recovered(a);
+	return 0;
+}
+
+static void rotate(struct audit *a);
+
+static void write_out(struct audit *a)
+{
+	while (a->out.len && a->fd >= 0 && write_chunk(a, chunk_len(a)) == 0)
+		rotate(a);
 }
 
 /* ---- segments ---- */
@@ -485,10 +521,10 @@ static void rotate(struct audit *a)
 {
 	char *seg;
 
-	if (!a->rotate_size || a->size < a->rotate_size || !a->seq)
+	if (!a->rotate_size || a->size < a->rotate_size || !a->written_seq)
 		return;
 	fdatasync(a->fd);
-	seg = auditlog_segment_path(a->path, a->seq, false);
+	seg = auditlog_segment_path(a->path, a->written_seq, false);
 	if (rename(a->path, seg) < 0) {
 		/* Keep writing the live log; rotation is tried after the next write. */
 		if (!a->rotate_failing)
@@ -553,7 +589,6 @@ static void expire_segments(struct audit *a)
 		auditlog_rec_free(&next);
 		text = json_object_to_json_string_length(rec, JSON_FLAGS, &len);
 		auditlog_seal(&a->out, ++a->seq, text, len, a->prev);
-		a->out_records++;
 		json_object_put(rec);
 		write_out(a);
 		if (a->failing)
@@ -576,10 +611,7 @@ static void work(struct audit *a, bool tidied)
 		return;
 	if (!a->out.len && a->batch.len)
 		seal_batch(a);
-	if (a->out.len)
-		write_out(a);
-	if (!a->failing)
-		rotate(a);
+	write_out(a);
 	if (tidied && !a->failing && a->fd >= 0)
 		expire_segments(a);
 }
@@ -650,6 +682,10 @@ static void *writer_main(void *arg)
 	pthread_mutex_unlock(&a->mu);
 	if (a->tidier_started)
 		pthread_join(a->tidier, NULL);
+	/* A rotation just before the stop: its segments expire now, not at
+	 * the next start. */
+	if (a->tidy_done && !a->failing && a->fd >= 0)
+		expire_segments(a);
 	return NULL;
 }
 

@@ -551,7 +551,14 @@ static enum link check_link(struct audit_verify *v, const char *where, const str
 			where, r->seq, v->next_seq);
 		return LINK_SKIP;
 	}
-	if (v->next_seq && r->seq > v->next_seq)
+	if (seg_last && r->seq > seg_last)
+		problem(v, ord, why, "%s: seq %" PRIu64 ": past the end of its segment, whose name"
+			" says it ends at seq %" PRIu64 " (segments renamed or swapped)",
+			where, r->seq, seg_last);
+	else if (v->next_seq && r->seq == v->next_seq + 1)
+		problem(v, ord, why, "%s: seq %" PRIu64 ": record %" PRIu64 " is missing (deleted)",
+			where, r->seq, v->next_seq);
+	else if (v->next_seq && r->seq > v->next_seq)
 		problem(v, ord, why, "%s: seq %" PRIu64 ": records %" PRIu64 "..%" PRIu64
 			" are missing (deleted)", where, r->seq, v->next_seq, r->seq - 1);
 	else if (v->next_seq && strcmp(r->prev, v->prev))
@@ -559,10 +566,6 @@ static enum link check_link(struct audit_verify *v, const char *where, const str
 			" (its prev is not that record's hash): seq %" PRIu64
 			" was rewritten, or this record was forged", where, r->seq, r->seq - 1,
 			r->seq - 1);
-	else if (seg_last && r->seq > seg_last)
-		problem(v, ord, why, "%s: seq %" PRIu64 ": past the end of its segment, whose name"
-			" says it ends at seq %" PRIu64 " (segments renamed or swapped)",
-			where, r->seq, seg_last);
 	if (v->have_tip && r->seq == v->tip_seq) {
 		v->tip_seen = true;
 		if (!*why && strcmp(r->hash, v->tip_hash))
