@@ -13,7 +13,7 @@ lw_start() {
 	AUDIT=$LOGDIR/audit.jsonl
 	LW_CONF=$OUT/lw.conf
 	rm -rf "$LOGDIR"
-	mkdir -p "$LOGDIR"
+	mkdir -p "$LOGDIR" 2>/dev/null
 	printf '%s\n' 'log_outputs = "3:stderr"' "audit_log = \"$AUDIT\"" "$@" >"$LW_CONF"
 	daemon_start "$LOCKWARDEND" -f "$LW_CONF"
 }

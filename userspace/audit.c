@@ -280,15 +280,17 @@ static int open_log(struct audit *a)
 {
 	char *dir = xstrdup(a->path), *slash = strrchr(dir, '/');
 	struct stat st;
+	int mk = 0;
 
 	if (slash && slash != dir) {
 		*slash = '\0';
-		mkdir_p(dir, 0750);	/* open says what is wrong, if anything */
+		mk = mkdir_p(dir, 0750);
 	}
 	free(dir);
 	a->fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (a->fd < 0 || fstat(a->fd, &st) < 0) {
-		fail(a, errno, "open");
+		/* No directory: why it could not be made is the real reason. */
+		fail(a, errno == ENOENT && mk < 0 ? -mk : errno, "open");
 		a->fd = safe_close(a->fd);
 		return -1;
 	}
