@@ -59,9 +59,10 @@ TESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
 	   $(filter-out selftests/lockd_plugin.c,$(wildcard selftests/*.c)))
 # Test programs that drive libvirt's own lockd.so.
 PLUGIN_TESTS := $(BUILD)/selftests/vmharness $(BUILD)/selftests/lockbench
-# libFuzzer targets, with the library rebuilt by clang for coverage and
-# sanitizers; sandbox.c confines what the daemon code does to files.
+# libFuzzer targets (fuzz_*.c, each linked with the other .c files there),
+# with the library rebuilt by clang for coverage and sanitizers.
 FUZZERS	:= $(patsubst selftests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard selftests/fuzz/fuzz_*.c))
+FUZZ_COMMON := $(filter-out selftests/fuzz/fuzz_%.c,$(wildcard selftests/fuzz/*.c))
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS := $(filter-out $(SANFLAGS),$(ALL_CFLAGS)) $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz/obj/%.o)
@@ -123,10 +124,10 @@ $(BUILD)/fuzz/liblockwarden.a: $(FUZZ_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/fuzz/%: selftests/fuzz/%.c selftests/fuzz/sandbox.c selftests/fuzz/sandbox.h \
+$(BUILD)/fuzz/%: selftests/fuzz/%.c $(FUZZ_COMMON) $(wildcard selftests/fuzz/*.h) \
 		$(BUILD)/fuzz/liblockwarden.a
 	$(call msg,LINK,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< selftests/fuzz/sandbox.c \
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -I selftests/fuzz -fsanitize=fuzzer $< $(FUZZ_COMMON) \
 		$(BUILD)/fuzz/liblockwarden.a $(LIBS) -o $@
 
 fuzz: deps $(FUZZERS)

@@ -3,8 +3,10 @@
 # well-formed sessions and near misses, from which the fuzzers mutate.
 # Re-run after changing it; the seeds are committed, what the fuzzers find
 # later is not.
+import copy
 import gzip
 import hashlib
+import json
 import os
 import struct
 
@@ -147,6 +149,67 @@ AUDITLOG = {
 }
 
 
+# The re-exec state, as fuzz_state's fixture hands it over: listening
+# sockets 200 and 201, clients 202 and 203, ls/res 204 (OFD, exclusive),
+# disk.img 205 (OFD, shared), posix.img 206 (POSIX), the pid file 207;
+# 4000000000 and 40000002NN stand for the device and fd 2NN's inode.
+def server(fd, clients, next_id=1):
+    return {'min_workers': 0, 'max_workers': 0, 'priority_workers': 0, 'max_clients': 1024,
+            'max_anonymous_clients': 1024, 'keepaliveInterval': 4294967295,
+            'keepaliveCount': 0, 'next_client_id': next_id,
+            'services': [{'auth': 0, 'readonly': False, 'nrequests_client_max': 1,
+                          'socks': [{'fd': fd, 'errfd': -1, 'pid': 0, 'isClient': False,
+                                     'unlinkUNIX': True}]}],
+            'clients': clients}
+
+
+def client(fd, cid, owner=None):
+    c = {'id': cid, 'auth': 0, 'auth_pending': False, 'readonly': False, 'nrequests_max': 1,
+         'conn_time': 1795300980, 'sock': {'fd': fd, 'errfd': -1, 'pid': 0, 'isClient': True,
+                                           'unlinkUNIX': False}}
+    if owner is not None:
+        c['privateData'] = {'restricted': False, 'ownerPid': owner, 'ownerId': 1 if owner else 0,
+                            'ownerName': 'vm1', 'ownerUUID': '00112233-4455-6677-8899-aabbccddeeff'}
+    return c
+
+
+def resource(name, path, fd, flags, ours=None):
+    r = {'name': name, 'path': path, 'fd': fd, 'lockHeld': True, 'flags': flags, 'owners': [4242]}
+    if ours is not None:
+        r['lockwarden'] = {'posix': ours, 'dev': 4000000000, 'ino': 4000000000 + fd, 'id': fd - 200}
+    return r
+
+
+# What virtlockd 9.0 writes (its own re-exec, or ours taking it over).
+VIRTLOCKD_STATE = {
+    'daemon': {'servers': {'admin': server(201, []),
+                           'virtlockd': server(200, [client(202, 1, 4242)], 2)}},
+    'defaultLockspace': {'resources': [resource('posix.img', 'posix.img', 206, 0)]},
+    'lockspaces': [{'directory': 'ls', 'resources': []}],
+    'magic': '1',
+}
+OURS_STATE = copy.deepcopy(VIRTLOCKD_STATE)
+OURS_STATE['daemon']['servers']['admin']['clients'] = [client(203, 2)]
+OURS_STATE['daemon']['servers']['virtlockd']['clients'][0]['lockwarden'] = {
+    'rx': 'AAAAHA==', 'tx': '', 'connect_time_ns': 1795300980000000000}
+OURS_STATE['defaultLockspace']['resources'] = [
+    resource('disk.img', 'disk.img', 205, 1, False), resource('posix.img', 'posix.img', 206, 0, True)]
+OURS_STATE['lockspaces'][0]['resources'] = [resource('res', 'ls/res', 204, 2, False)]
+OURS_STATE['lockwarden'] = {'next_resource_id': 9, 'pidfile': {'path': 'virtlockd.pid', 'fd': 207},
+                            'victims': []}
+OLD_LAYOUT = {'server': server(200, [client(202, 1, 4242)]),
+              'defaultLockspace': {'resources': []}, 'lockspaces': [], 'magic': '1'}
+ARRAY_LAYOUT = copy.deepcopy(VIRTLOCKD_STATE)
+ARRAY_LAYOUT['daemon']['servers'] = [server(200, []), server(201, [])]
+TWICE = copy.deepcopy(OURS_STATE)
+TWICE['lockspaces'].append({'directory': 'ls', 'resources': [resource('x', 'ls/x', 200, 0)]})
+TWICE['lockwarden']['victims'] = [{'pidfd': 5, 'pid': 1, 'sent_kill': False}]
+
+STATE = {name: json.dumps(st, indent=1).encode() for name, st in {
+    'virtlockd9': VIRTLOCKD_STATE, 'ours': OURS_STATE, 'old_layout': OLD_LAYOUT,
+    'servers_array': ARRAY_LAYOUT, 'named_twice': TWICE}.items()}
+
+
 def write(target, seeds):
     d = os.path.join(HERE, 'corpus', target)
     os.makedirs(d, exist_ok=True)
@@ -158,3 +221,4 @@ def write(target, seeds):
 write('rpc', RPC)
 write('config', CONFIG)
 write('auditlog', AUDITLOG)
+write('state', STATE)

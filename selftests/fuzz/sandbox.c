@@ -20,7 +20,8 @@
 #define FS_TRUNCATE	(1ULL << 14)	/* ABI 3 */
 #define FS_IOCTL_DEV	(1ULL << 15)	/* ABI 5 */
 
-static char scratch[] = "/tmp/lw-fuzz-XXXXXX";
+/* tmpfs: the daemon files of every input come and go there */
+static char scratch[] = "/dev/shm/lw-fuzz-XXXXXX";
 
 static __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...)
 {
@@ -133,8 +134,7 @@ void sandbox_enter(int *argc, char ***argv)
 		die("cannot get the working directory: %s", strerror(errno));
 	absolute_args(cwd, argc, argv);
 
-	if (log_setup(LOG_LVL_DEBUG, NULL, "1:file:/dev/null", false, false) < 0)
-		die("cannot send the log to /dev/null");
+	sandbox_quiet(true);
 	if (!mkdtemp(scratch))
 		die("cannot create %s: %s", scratch, strerror(errno));
 	ruleset = syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
@@ -143,6 +143,7 @@ void sandbox_enter(int *argc, char ***argv)
 	allow(ruleset, "/", LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
 			    LANDLOCK_ACCESS_FS_EXECUTE);
 	allow(ruleset, scratch, attr.handled_access_fs);
+	allow(ruleset, "/dev/null", LANDLOCK_ACCESS_FS_WRITE_FILE);
 	dirs = strdup(writable && *writable ? writable : cwd);
 	for (dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save))
 		allow(ruleset, dir, attr.handled_access_fs);
@@ -162,6 +163,18 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 	if (ftw->level > 0 && remove(path) < 0)
 		die("cannot remove %s: %s", path, strerror(errno));
 	return 0;
+}
+
+void sandbox_quiet(bool quiet)
+{
+	if (log_setup(quiet ? LOG_LVL_DEBUG : LOG_LVL_WARN, NULL,
+		      quiet ? "1:file:/dev/null" : "3:stderr", false, false) < 0)
+		die("cannot set up the log");
+}
+
+const char *sandbox_dir(void)
+{
+	return scratch;
 }
 
 void sandbox_wipe(void)

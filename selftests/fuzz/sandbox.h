@@ -10,14 +10,20 @@
 #ifndef LW_FUZZ_SANDBOX_H
 #define LW_FUZZ_SANDBOX_H
 
+#include <stdbool.h>
+
 /*
  * Enter the sandbox; call from LLVMFuzzerInitialize with its arguments.
- * Logging goes to /dev/null at debug level, so every message is still
- * formatted. Aborts when the sandbox cannot be set up: fuzzing without it
- * is not safe.
+ * Aborts when the sandbox cannot be set up: fuzzing without it is not
+ * safe.
  */
 void sandbox_enter(int *argc, char ***argv);
+/* Quiet (the default): the log goes to /dev/null at debug level, so every
+ * message is still formatted; else warnings and errors go to stderr. */
+void sandbox_quiet(bool quiet);
 /* Remove everything an input created in the scratch directory. */
 void sandbox_wipe(void);
+/* The scratch directory's absolute path. */
+const char *sandbox_dir(void);
 
 #endif
