@@ -44,6 +44,7 @@ struct audit {
 	bool local_critical;
 	size_t queued_seen;		/* the queue's length at the last flush */
 	bool rechecked;			/* looked at the real length in this batch */
+	bool in_notes;			/* reporting the writer's notes */
 	uint64_t lost, lost_run, lost_since;
 
 	/* Shared, under mu. */
@@ -149,25 +150,35 @@ static void note_event(struct audit *a, const char *event, const char *severity,
 	note(a, rec);
 }
 
-static void on_notes(struct loop_source *src, uint32_t events)
+/* Hand the threads' notes to the owner; were there any? */
+static bool deliver_notes(struct audit *a)
 {
-	struct audit *a = container_of(src, struct audit, wake_src);
 	struct json_object **notes;
-	uint64_t n;
 	size_t count;
 
-	if (read(src->fd, &n, sizeof(n)) < 0) {
-		/* EAGAIN: already drained */
-	}
 	pthread_mutex_lock(&a->mu);
 	notes = a->notes;
 	count = a->nnotes;
 	a->notes = NULL;
 	a->nnotes = 0;
 	pthread_mutex_unlock(&a->mu);
+	/* Reported back through audit_write: past a full queue (see room_for). */
+	a->in_notes = true;
 	for (size_t i = 0; i < count; i++)
 		a->notify(a->data, notes[i]);
+	a->in_notes = false;
 	free(notes);
+	return count > 0;
+}
+
+static void on_notes(struct loop_source *src, uint32_t events)
+{
+	uint64_t n;
+
+	if (read(src->fd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: already drained */
+	}
+	deliver_notes(container_of(src, struct audit, wake_src));
 }
 
 /* ---- the writer ---- */
@@ -746,13 +757,43 @@ fail:
 	return rc;
 }
 
+/* Until everything queued is written, the log fails, or the deadline. */
+static int wait_written(struct audit *a, uint64_t deadline)
+{
+	int rc = 0;
+
+	audit_flush(a);
+	pthread_mutex_lock(&a->mu);
+	a->pending_critical = true;	/* no gathering: write it now */
+	pthread_cond_signal(&a->wake);
+	while (a->pending.len || a->busy || a->unwritten) {
+		struct timespec ts = {
+			.tv_sec = deadline / 1000000000ull, .tv_nsec = deadline % 1000000000ull,
+		};
+
+		if (a->st.error && !a->busy) {
+			rc = -EIO;
+			break;
+		}
+		if (pthread_cond_timedwait(&a->idle, &a->mu, &ts) == ETIMEDOUT) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+	}
+	a->queued_seen = a->pending.len;
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
 void audit_close(struct audit *a)
 {
 	size_t left;
 
 	if (!a)
 		return;
-	audit_sync(a, CLOSE_WAIT_MS);
+	/* Notes arriving now are dropped: the owner is shutting down (it
+	 * called audit_sync before, if it wanted them). */
+	wait_written(a, now_mono_ns() + CLOSE_WAIT_MS * 1000000ull);
 	pthread_mutex_lock(&a->mu);
 	a->stop = true;
 	pthread_cond_signal(&a->wake);
@@ -806,6 +847,10 @@ static void put_lost_marker(struct audit *a)
 /* Is there room in the queue for need more bytes? */
 static bool room_for(struct audit *a, size_t need)
 {
+	/* The log's own records (failed, lost, written again) are few and
+	 * say what the flood hid: they are never the ones dropped. */
+	if (a->in_notes)
+		return true;
 	need += a->local.len;
 	if (a->queued_seen + need <= a->queue_max)
 		return true;
@@ -877,28 +922,12 @@ void audit_flush(struct audit *a)
 int audit_sync(struct audit *a, unsigned int timeout_ms)
 {
 	uint64_t deadline = now_mono_ns() + timeout_ms * 1000000ull;
-	int rc = 0;
+	int rc = wait_written(a, deadline);
 
-	audit_flush(a);
-	pthread_mutex_lock(&a->mu);
-	a->pending_critical = true;	/* no gathering: write it now */
-	pthread_cond_signal(&a->wake);
-	while (a->pending.len || a->busy || a->unwritten) {
-		struct timespec ts = {
-			.tv_sec = deadline / 1000000000ull, .tv_nsec = deadline % 1000000000ull,
-		};
-
-		if (a->st.error && !a->busy) {
-			rc = -EIO;
-			break;
-		}
-		if (pthread_cond_timedwait(&a->idle, &a->mu, &ts) == ETIMEDOUT) {
-			rc = -ETIMEDOUT;
-			break;
-		}
-	}
-	a->queued_seen = a->pending.len;
-	pthread_mutex_unlock(&a->mu);
+	/* Writing may have made notes ("written again"): report them, and
+	 * write those too. */
+	if (rc == 0 && deliver_notes(a))
+		rc = wait_written(a, deadline);
 	return rc;
 }
 

@@ -65,7 +65,8 @@ struct audit;
  */
 int audit_open(const struct audit_config *cfg, struct loop *loop, audit_notify_fn notify,
 	       void *data, struct audit **out);
-/* Write what is queued (waiting a few seconds at most), stop the threads. */
+/* Write what is queued (waiting a few seconds at most), stop the threads.
+ * Notes not yet reported are dropped: call audit_sync first for them. */
 void audit_close(struct audit *a);
 
 /*
@@ -81,8 +82,9 @@ void audit_flush(struct audit *a);
 
 /*
  * Wait until every record queued so far is on disk (before an exec: the
- * next image continues the chain from the file). -EIO when the log cannot
- * be written now, -ETIMEDOUT after timeout_ms.
+ * next image continues the chain from the file; before a shutdown), with
+ * the writer's notes about it reported and written too. -EIO when the log
+ * cannot be written now, -ETIMEDOUT after timeout_ms.
  */
 int audit_sync(struct audit *a, unsigned int timeout_ms);
 

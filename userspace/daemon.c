@@ -407,6 +407,8 @@ void daemon_fini(struct daemon *d)
 	/* First, while the audit log is open for the last records. */
 	guard_free(d->guard);
 	events_daemon(d, "daemon_stop");
+	/* While alerts and everything a note may touch still exist. */
+	audit_sync(d->audit, 3000);
 	clients_fini(&d->clients);
 	reaper_fini(&d->reaper);
 	for (int k = 0; k < CLIENT_KINDS; k++)
