@@ -342,11 +342,13 @@ static int save_resource(struct lockspace *ls, struct resource *res, void *arg)
 	for (size_t i = 0; i < res->nowners; i++)
 		jw_int(w, NULL, res->owners[i]);
 	jw_end(w);
-	jw_object(w, "lockwarden");
-	jw_bool(w, "posix", res->posix);
-	jw_int(w, "dev", res->dev);
-	jw_int(w, "ino", res->ino);
-	jw_int(w, "id", res->id);
+	/* [posix, dev, ino, id]: an array, as json-c reads ten thousand of
+	 * them several times faster than objects. */
+	jw_array(w, "lockwarden");
+	jw_bool(w, NULL, res->posix);
+	jw_int(w, NULL, res->dev);
+	jw_int(w, NULL, res->ino);
+	jw_int(w, NULL, res->id);
 	jw_end(w);
 	jw_end(w);
 	fdlist_add(&sv->keep, res->fd);
@@ -749,6 +751,29 @@ static int load_servers(struct reader *r, struct json_object *st, struct fdlist 
 	return load_server(r, server_names[CLIENT_LOCK], dmn, ready);
 }
 
+/* What lockwarden adds to a resource: [posix, dev, ino, id]. */
+static int load_resource_ext(struct reader *r, struct resource *res, struct json_object *ext,
+			     const char *where)
+{
+	struct json_object *v[4];
+
+	if (!json_object_is_type(ext, json_type_array) || json_object_array_length(ext) < 4)
+		return bad(r, where, "malformed 'lockwarden'");
+	for (int i = 0; i < 4; i++)
+		v[i] = json_object_array_get_idx(ext, i);
+	if (!json_object_is_type(v[0], json_type_boolean) ||
+	    !json_object_is_type(v[1], json_type_int) || json_object_get_int64(v[1]) < 0 ||
+	    !json_object_is_type(v[2], json_type_int) || json_object_get_int64(v[2]) <= 0 ||
+	    !json_object_is_type(v[3], json_type_int) || json_object_get_int64(v[3]) < 0 ||
+	    json_object_get_int64(v[3]) > UINT32_MAX)
+		return bad(r, where, "malformed 'lockwarden'");
+	res->posix = json_object_get_boolean(v[0]);
+	res->dev = json_object_get_int64(v[1]);
+	res->ino = json_object_get_int64(v[2]);
+	res->id = json_object_get_int64(v[3]);
+	return 0;
+}
+
 static int load_resource(struct reader *r, struct lockspace *ls, struct json_object *o,
 			 const char *where)
 {
@@ -756,7 +781,7 @@ static int load_resource(struct reader *r, struct lockspace *ls, struct json_obj
 	struct resource *res = xcalloc(1, sizeof(*res));
 	struct lw_err err = { 0 };
 	const char *name, *path;
-	int64_t flags, v;
+	int64_t flags;
 	bool held;
 	int rc = -EINVAL;
 
@@ -790,18 +815,8 @@ static int load_resource(struct reader *r, struct lockspace *ls, struct json_obj
 		bad(r, where, "resource %s has no owner", path);
 		goto fail;
 	}
-	if (json_object_object_get_ex(o, "lockwarden", &ext)) {
-		if (get_bool(r, ext, where, "posix", &res->posix) < 0 ||
-		    get_int(r, ext, where, "dev", 0, INT64_MAX, &v) < 0)
-			goto fail;
-		res->dev = v;
-		if (get_int(r, ext, where, "ino", 1, INT64_MAX, &v) < 0)
-			goto fail;
-		res->ino = v;
-		if (get_int(r, ext, where, "id", 0, UINT32_MAX, &v) < 0)
-			goto fail;
-		res->id = v;
-	}
+	if (json_object_object_get_ex(o, "lockwarden", &ext) && load_resource_ext(r, res, ext, where) < 0)
+		goto fail;
 	if ((rc = fd_set_cloexec(res->fd, true)) < 0 || (rc = lockspace_adopt(ls, res, &err)) < 0) {
 		bad(r, where, "%s", err.message ? err.message : strerror(-rc));
 		lw_err_clear(&err);
