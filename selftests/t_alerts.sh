@@ -52,7 +52,7 @@ alert_to_syslog_and_hook() {
 	lw_start "alert_hook = \"$(hook save 'cat >"'"$HOOKS"'/alert.$$.json"')\"" ||
 		{ echo "$DAEMON_ERR"; return; }
 	test_alert
-	wait_for 30 grep -q 'lockwarden alert: alert_test' "$SYSLOG" ||
+	wait_for 30 grep -qs 'lockwarden alert: alert_test' "$SYSLOG" ||
 		echo "nothing in syslog: $(head -c 300 "$SYSLOG")"
 	grep -Eq '^<25>.* lockwardend(\[[0-9]+\])?: lockwarden alert: alert_test: a test alert' "$SYSLOG" ||
 		echo "not at LOG_ALERT|LOG_DAEMON (<25>) from lockwardend: $(head -n 1 "$SYSLOG")"
@@ -144,7 +144,7 @@ metrics_match() {
 	test_alert
 	test_alert
 	test_alert
-	wait_for 30 grep -q 'start A: ok' "$OUT/hold.out" || echo "the VM did not start"
+	wait_for 30 grep -qs 'start A: ok' "$OUT/hold.out" || echo "the VM did not start"
 	# Quiet for two intervals: the file must then say exactly this.
 	sleep 2.5
 	[ "$(metric lockwarden_locks_held)" = 2 ] || echo "locks_held $(metric lockwarden_locks_held)"

@@ -22,7 +22,7 @@ setup() {
 		sleep 20
 	EOF
 	VMS=$!
-	wait_for 50 grep -q 'start B: ok' "$OUT/vms.out" || { cat "$OUT/vms.out"; return 1; }
+	wait_for 50 grep -qs 'start B: ok' "$OUT/vms.out" || { cat "$OUT/vms.out"; return 1; }
 }
 
 ctl_status() {
