@@ -1,0 +1,47 @@
+# shellcheck shell=bash
+# Sourced by bench.sh: the audit log. How many violation records per second
+# the writer keeps up with (hash chain on, for each fsync policy), what is
+# lost when ten times that arrive, and what the records of a VM lock cycle
+# cost the daemon next to virtlockd's whole cycle, measured in this run.
+# Uses bench.sh's helpers (bench_start, bench_stop, field, ratio).
+
+AB=$T/auditbench
+# On the build directory's disk, not tmpfs: fsync must reach a disk.
+AUDIT_DIR=$BUILD/bench-audit
+
+section_audit() {
+	local f out sustained offered cyc vl
+	declare -A rate
+
+	echo "== audit log: violations/s written with the hash chain (${SECONDS_EACH}s each, $AUDIT_DIR)"
+	for f in always critical never; do
+		out=$("$AB" sustained "$AUDIT_DIR" "$SECONDS_EACH" $f)
+		rate[$f]=$(field "$out" records_per_s)
+		printf '  fsync %-9s %9s records/s\n' $f "${rate[$f]}"
+	done
+	sustained=${rate[always]:-0}
+	offered=$((sustained * 10))
+	out=$("$AB" offered "$AUDIT_DIR" "$SECONDS_EACH" always "$offered")
+	printf '  at 10x (%s/s offered, fsync always): %s offered, %s written, %s lost: %s%% loss\n' \
+		"$offered" "$(field "$out" offered)" "$(field "$out" written)" "$(field "$out" lost)" \
+		"$(field "$out" loss_pct)"
+	printf '  (the producer serializes each record as the daemon does, so it offers what one\n'
+	printf '   thread can: loss is measured against that)\n'
+
+	# The records of one lock cycle (connect, acquire x2, release x2,
+	# disconnect x2 ... 8 records) against virtlockd's CPU for the cycle.
+	out=$("$AB" cost "$AUDIT_DIR" 200000)
+	cyc=$(awk -v r="$(field "$out" cpu_us_per_record)" 'BEGIN { printf "%.1f", r * 8 }')
+	if bench_start virtlockd; then
+		vl=$(field "$("$T/lockbench" -t "$SECONDS_EACH" -j 1 -P "$DAEMON_PID")" \
+			daemon_cpu_us_per_cycle)
+		bench_stop
+	fi
+	printf '  audit records of a lock cycle: %s us CPU per record, %s us per cycle (8 records)\n' \
+		"$(field "$out" cpu_us_per_record)" "$cyc"
+	printf '  virtlockd CPU per cycle: %s us; audit records / virtlockd cycle: %s\n' \
+		"${vl:-}" "$(ratio "$cyc" "${vl:-0}")"
+	rm -rf "$AUDIT_DIR"
+}
+
+section_audit
