@@ -69,6 +69,13 @@ static const char *check_fsync(const void *v)
 	       "must be \"always\", \"critical\" or \"never\"" : NULL;
 }
 
+static const char *check_rotate_size(const void *v)
+{
+	unsigned int n = *(const unsigned int *)v;
+
+	return !n || n >= 4096 ? NULL : "must be 0 (never rotate) or at least 4096 (bytes)";
+}
+
 static const char *check_queue_size(const void *v)
 {
 	return *(const unsigned int *)v >= 65536 ? NULL : "must be at least 65536 (bytes)";
@@ -128,7 +135,7 @@ static const struct conf_key keys[] = {
 	KEY(max_clients,	CONF_UINT,	check_positive),
 	KEY(admin_max_clients,	CONF_UINT,	check_positive),
 	KEY(audit_log,		CONF_STRING,	check_abs_path),
-	KEY(audit_rotate_size,	CONF_UINT,	NULL),
+	KEY(audit_rotate_size,	CONF_UINT,	check_rotate_size),
 	KEY(audit_rotate_keep,	CONF_UINT,	NULL),
 	KEY(audit_fsync,	CONF_STRING,	check_fsync),
 	KEY(audit_queue_size,	CONF_UINT,	check_queue_size),
