@@ -147,7 +147,10 @@ install: $(BUILD)/lockwardend $(TOOLS)
 		$(DESTDIR)$(SYSCONFDIR)/libvirt $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BUILD)/lockwardend $(DESTDIR)$(SBINDIR)/lockwardend
 	$(if $(TOOLS),install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/)
-	install -m 0644 packaging/*.service packaging/*.socket $(DESTDIR)$(UNITDIR)/
+	for u in packaging/*.service packaging/*.socket; do \
+		sed 's|@SBINDIR@|$(SBINDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
 	install -m 0644 packaging/lockwardend.conf $(DESTDIR)$(SYSCONFDIR)/libvirt/lockwardend.conf.sample
 	$(if $(wildcard man/*.5),install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/)
 	$(if $(wildcard man/*.8),install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/)
