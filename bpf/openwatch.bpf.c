@@ -138,11 +138,10 @@ static __always_inline void syscall_args(struct ow_event *e, struct pt_regs *reg
 		bpf_probe_read_user_str(e->path, sizeof(e->path), path);
 }
 
-static __always_inline int report(struct file *file, enum ow_hook hook,
+static __always_inline int report(struct file *file, struct inode *inode, enum ow_hook hook,
 				  struct pt_regs *regs, long nr)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
 	__u32 tgid, zero = 0;
 	struct ow_key key = {
 		.dev = BPF_CORE_READ(inode, i_sb, s_dev),
@@ -203,7 +202,7 @@ static __always_inline int report_in_task(struct file *file, enum ow_hook hook)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
-	return report(file, hook, regs, regs ? (long)SYSCALL_NR(regs) : -1);
+	return report(file, file->f_inode, hook, regs, regs ? (long)SYSCALL_NR(regs) : -1);
 }
 
 SEC("lsm/file_open")
@@ -234,14 +233,18 @@ int BPF_PROG(ow_sys_exit, struct pt_regs *regs, long ret)
 	nr = SYSCALL_NR(regs);
 	if (!open_syscall(nr))
 		return 0;
-	/* ret is the new fd: current->files->fdt->fd[ret] */
+	/*
+	 * ret is the new fd: current->files->fdt->fd[ret]. Direct loads
+	 * where the verifier knows the type, a helper call only for the
+	 * array slot and what lies behind it.
+	 */
 	task = bpf_get_current_task_btf();
-	fdt = BPF_CORE_READ(task, files, fdt);
-	if (ret >= BPF_CORE_READ(fdt, max_fds))
+	fdt = task->files->fdt;
+	if (!fdt || ret >= fdt->max_fds)
 		return 0;
 	file = NULL;
-	bpf_probe_read_kernel(&file, sizeof(file), BPF_CORE_READ(fdt, fd) + ret);
+	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[ret]);
 	if (!file)
 		return 0;
-	return report(file, OW_HOOK_SYS_EXIT, regs, nr);
+	return report(file, BPF_CORE_READ(file, f_inode), OW_HOOK_SYS_EXIT, regs, nr);
 }

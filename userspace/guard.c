@@ -383,26 +383,23 @@ static void resync(struct guard *g)
 
 /* ---- sightings ---- */
 
-/*
- * Is o an open to report, and of what? Fills in the resource as it is
- * now. Not the daemon's, not an owner's (any thread of it), and only of a
- * guarded inode. Either thread.
- */
-static bool check(struct guard *g, struct guard_open *o)
+/* Not to report: an inode no longer guarded, the daemon's open, an owner's. */
+static bool exempt(const struct guard_entry *e, pid_t tgid)
+{
+	if (!e || e->policy == GUARD_OFF || tgid == getpid())
+		return true;
+	for (size_t i = 0; i < e->nres; i++)
+		for (size_t j = 0; j < e->res[i].nowners; j++)
+			if (e->res[i].owners[j].pid == tgid)
+				return true;
+	return false;
+}
+
+/* The resource as o's record names it: as it is now. */
+static void snapshot(const struct guard_entry *e, struct guard_open *o)
 {
 	const struct guard_owner *vm = NULL;
-	struct guard_entry *e;
-	bool owner = o->tgid == getpid();
 
-	pthread_mutex_lock(&g->lock);
-	e = entry_find(g, o->dev, o->ino);
-	if (!e || e->policy == GUARD_OFF || owner)
-		goto out;
-	for (size_t i = 0; i < e->nres && !owner; i++)
-		for (size_t j = 0; j < e->res[i].nowners && !owner; j++)
-			owner = e->res[i].owners[j].pid == o->tgid;
-	if (owner)
-		goto out;
 	o->resource = xstrdup(e->res[0].name);
 	o->resource_path = xstrdup(e->res[0].path);
 	o->policy = e->policy;
@@ -421,9 +418,24 @@ static bool check(struct guard *g, struct guard_open *o)
 		o->vm_name = xstrdup(vm->vm_name);
 		memcpy(o->vm_uuid, vm->vm_uuid, LOCK_UUID_LEN);
 	}
-out:
+}
+
+/*
+ * Is o, by process pid, an open to report? If so, fill in the resource
+ * it hit. Either thread.
+ */
+static bool check(struct guard *g, struct guard_open *o, pid_t pid)
+{
+	struct guard_entry *e;
+	bool report;
+
+	pthread_mutex_lock(&g->lock);
+	e = entry_find(g, o->dev, o->ino);
+	report = !exempt(e, pid);
+	if (report && !o->resource)
+		snapshot(e, o);
 	pthread_mutex_unlock(&g->lock);
-	return o->resource != NULL;
+	return report;
 }
 
 static void opener_of(const struct guard_open *o, struct guard_opener *op)
@@ -480,7 +492,7 @@ static void bpf_event(void *data, const struct ow_event *ev)
 	o->flags_known = true;
 	o->dev = ow_udev(ev->dev);
 	o->ino = ev->ino;
-	if (!check(g, o)) {
+	if (!check(g, o, o->tgid)) {
 		guard_open_free(o);
 		return;
 	}
@@ -504,6 +516,10 @@ static bool fan_decide(void *data, struct guard_open *o, uint64_t deadline)
 	struct guard_opener op;
 	struct procinfo pi;
 
+	/* The owner's main thread (whose tid is its pid; QEMU opening its
+	 * disk) passes before any /proc read. */
+	if (o->tid && !check(g, o, o->tid))
+		return false;
 	if (o->tid) {
 		/* Gone: it was killed while it waited, so there is no open. */
 		if (procinfo_read(o->tid, &pi) < 0)
@@ -514,7 +530,7 @@ static bool fan_decide(void *data, struct guard_open *o, uint64_t deadline)
 		o->gid = pi.gid;
 		memcpy(o->comm, pi.comm, sizeof(o->comm));
 	}
-	if (!check(g, o))
+	if (!check(g, o, o->tgid))
 		return false;
 	if (now_mono_ns() > deadline) {
 		o->timed_out = true;
