@@ -170,6 +170,12 @@ tamper() {
 		mv "$s1" "$T/x" && mv "$s2" "$s1" && mv "$T/x" "$s2"
 		tamper_check "$s1:1: seq $(seq_of "$s1" 1): past the end of its segment"
 		;;
+	truncate-gz)
+		s1=$(seg 2)
+		truncate -s -60 "$s1"
+		n=$(zcat "$s1" 2>/dev/null | wc -l)
+		tamper_check "$s1:$((n + 1)): compressed data truncated or corrupt: unexpected end of file"
+		;;
 	drop-oldest)
 		s1=$(seg 1)
 		s2=$(seg 2)
@@ -219,7 +225,8 @@ check audit/restart audit_restart
 check audit/reexec audit_reexec
 check audit/rotation-gzip-follow audit_rotation
 if [ -z "$CHECK_WHY" ]; then
-	for t in edit-live edit-segment delete insert truncate truncate-mid swap drop-oldest; do
+	for t in edit-live edit-segment delete insert truncate truncate-mid truncate-gz swap \
+		drop-oldest; do
 		check "audit/tamper/$t" tamper $t
 	done
 else

@@ -194,25 +194,23 @@ static void read_lines(struct scan *s, const char *path, struct audit_reader *r)
 	}
 }
 
-/* A whole file; returns its reader when keep (the live log, followed). */
-static struct audit_reader *read_whole(struct scan *s, const char *path, bool keep)
+/* A rotated segment, whole. */
+static void read_segment(struct scan *s, const struct audit_segment *seg)
 {
 	struct audit_reader *r;
+	char *path;
 	int rc;
 
-	if ((rc = auditlog_reader_open(path, &r)) < 0) {
-		/* A segment compressed away under us: its .gz is listed next time. */
-		if (rc != -ENOENT)
-			bad(s, "%s: cannot open: %s", path, strerror(-rc));
-		return NULL;
+	if ((rc = auditlog_segment_open(s->o->log, seg, &r, &path)) < 0) {
+		bad(s, "%s: cannot open: %s", path, strerror(-rc));
+		free(path);
+		return;
 	}
 	read_lines(s, path, r);
-	if (keep)
-		return r;
 	if (auditlog_reader_partial(r))
 		bad(s, "%s: ends in an incomplete record (%zu bytes)", path, auditlog_reader_partial(r));
 	auditlog_reader_close(r);
-	return NULL;
+	free(path);
 }
 
 /* Every rotated segment holding records newer than the ones seen. */
@@ -228,7 +226,7 @@ static void read_segments(struct scan *s)
 	}
 	for (size_t i = 0; i < n; i++)
 		if (!segs[i].live && segs[i].last_seq > s->last_seq)
-			read_whole(s, segs[i].path, false);
+			read_segment(s, &segs[i]);
 	auditlog_segments_free(segs, n);
 }
 
@@ -402,7 +400,8 @@ static void print_groups(struct hashmap *m, const char *title, const char *keyna
 
 	if (!out)
 		printf("%s:\n%7s %8s %6s %-20s %-20s %s\n", title, "COUNT", "CRITICAL", "HIGH",
-		       "FIRST (UTC)", "LAST (UTC)", keyname);
+		       "FIRST (UTC)", "LAST (UTC)", !strcmp(keyname, "resource") ? "RESOURCE" :
+		       "OFFENDER (EXECUTABLE, UID)");
 	for (size_t i = 0; i < n; i++) {
 		struct group *g = v[i];
 
@@ -429,7 +428,7 @@ static void print_summary(struct scan *s)
 	struct json_object *out = s->o->json ? json_object_new_object() : NULL;
 
 	if (!out)
-		printf("%llu violations and denials\n\n", (unsigned long long)s->matched);
+		printf("violations, warnings and denials: %llu\n\n", (unsigned long long)s->matched);
 	print_groups(&s->by_resource, "By resource", "resource", out);
 	if (!out)
 		putchar('\n');
@@ -478,25 +477,26 @@ static int verify(const struct opts *o)
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct audit_reader *r;
-		char *line;
+		char *line, *path;
 		size_t len;
 
 		nsegs += !segs[i].live;
-		if ((rc = auditlog_reader_open(segs[i].path, &r)) < 0) {
-			why = xasprintf("%s: cannot open: %s", segs[i].path, strerror(-rc));
+		if ((rc = auditlog_segment_open(o->log, &segs[i], &r, &path)) < 0) {
+			why = xasprintf("%s: cannot open: %s", path, strerror(-rc));
 			auditlog_verify_problem(&v, why);
 			report(o, why);
 			free(why);
+			free(path);
 			continue;
 		}
 		while ((rc = auditlog_reader_next(r, &line, &len, &why)) > 0) {
-			auditlog_verify_line(&v, segs[i].path, segs[i].last_seq,
+			auditlog_verify_line(&v, path, segs[i].last_seq,
 					     auditlog_reader_lineno(r), line, len, &why);
 			report(o, why);
 			free(why);
 		}
 		if (rc < 0) {
-			char *msg = xasprintf("%s:%lu: %s", segs[i].path,
+			char *msg = xasprintf("%s:%lu: %s", path,
 					      auditlog_reader_lineno(r) + 1, why);
 
 			auditlog_verify_problem(&v, msg);
@@ -504,10 +504,11 @@ static int verify(const struct opts *o)
 			free(msg);
 			free(why);
 		}
-		auditlog_verify_segment_end(&v, segs[i].path, segs[i].last_seq,
+		auditlog_verify_segment_end(&v, path, segs[i].last_seq,
 					    auditlog_reader_lineno(r), auditlog_reader_partial(r), &why);
 		report(o, why);
 		free(why);
+		free(path);
 		auditlog_reader_close(r);
 	}
 	auditlog_verify_end(&v, &why);
@@ -518,8 +519,8 @@ static int verify(const struct opts *o)
 					" (use --no-tip for a copy of the log without it)");
 		report(o, "no tip file");
 	}
-	printf("%s: %zu segment%s and the live log, %llu records", o->log, nsegs,
-	       nsegs == 1 ? "" : "s", (unsigned long long)v.records);
+	printf("%s: %llu records in %zu rotated segment%s and the live log", o->log,
+	       (unsigned long long)v.records, nsegs, nsegs == 1 ? "" : "s");
 	if (v.records)
 		printf(" (seq %llu..%llu)", (unsigned long long)v.first_seq,
 		       (unsigned long long)v.last_seq);

@@ -294,6 +294,21 @@ int auditlog_reader_open(const char *path, struct audit_reader **out)
 	return 0;
 }
 
+int auditlog_segment_open(const char *log, const struct audit_segment *seg,
+			  struct audit_reader **out, char **path)
+{
+	int rc;
+
+	*path = xstrdup(seg->path);
+	rc = auditlog_reader_open(*path, out);
+	if (rc == -ENOENT && !seg->gz && !seg->live) {
+		free(*path);
+		*path = auditlog_segment_path(log, seg->last_seq, true);
+		rc = auditlog_reader_open(*path, out);
+	}
+	return rc;
+}
+
 void auditlog_reader_close(struct audit_reader *r)
 {
 	if (!r)

@@ -92,6 +92,14 @@ struct audit_reader;
 
 /* A plain or gzip file (detected by content). */
 int auditlog_reader_open(const char *path, struct audit_reader **out);
+/*
+ * A segment as auditlog_segments() listed it: one listed before it was
+ * compressed may be gone by now, then its .gz is opened (complete: it is
+ * renamed into place before the plain one is removed). *path is the file
+ * opened (allocated).
+ */
+int auditlog_segment_open(const char *log, const struct audit_segment *seg,
+			  struct audit_reader **out, char **path);
 void auditlog_reader_close(struct audit_reader *r);
 /*
  * The next complete line: 1 with *line (NUL-terminated, valid until the
