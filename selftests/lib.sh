@@ -71,11 +71,12 @@ sock_listening() {
 		grep -qxF "$inodes"
 }
 
-# wait_listening PID [PATH]: until PID listens on PATH (5 s), or dies.
+# wait_listening PID [PATH]: until PID listens on PATH (DAEMON_WAIT_S, 5 s),
+# or dies.
 wait_listening() {
 	local pid=$1 path=${2:-$LOCKD_SOCK} i
 
-	for ((i = 0; i < 250; i++)); do
+	for ((i = 0; i < ${DAEMON_WAIT_S:-5} * 50; i++)); do
 		sock_listening "$pid" "$path" && return 0
 		proc_alive "$pid" || return 1
 		sleep 0.02
@@ -83,11 +84,11 @@ wait_listening() {
 	return 1
 }
 
-# wait_gone PID [TENTHS]: until PID is gone (default 5 s).
+# wait_gone PID [TENTHS]: until PID is gone (default DAEMON_WAIT_S, 5 s).
 wait_gone() {
 	local i
 
-	for ((i = 0; i < ${2:-50}; i++)); do
+	for ((i = 0; i < ${2:-${DAEMON_WAIT_S:-5} * 10}; i++)); do
 		proc_alive "$1" || return 0
 		sleep 0.1
 	done
