@@ -168,6 +168,7 @@ static __always_inline int report(struct file *file, struct inode *inode, enum o
 		return 0;
 	}
 	ugid = bpf_get_current_uid_gid();
+	e->boot_ns = bpf_ktime_get_boot_ns();
 	e->dev = key.dev;
 	e->ino = key.ino;
 	e->cgroup_id = bpf_get_current_cgroup_id();

@@ -44,6 +44,7 @@ enum ow_event_flags {
 };
 
 struct ow_event {
+	__u64 boot_ns;			/* when: CLOCK_BOOTTIME */
 	__u64 dev;
 	__u64 ino;
 	__u64 cgroup_id;

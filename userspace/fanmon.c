@@ -72,6 +72,7 @@ static void handle(struct fanmon *m, const struct fanotify_event_metadata *md, u
 		return;
 	}
 	o = xcalloc(1, sizeof(*o));
+	o->time_ns = now_real_ns();	/* the opener waits: it is now */
 	o->sources = SRC_FANOTIFY;
 	o->tid = md->pid;
 	if (fstat(md->fd, &st) == 0) {

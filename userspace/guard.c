@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bpfmon.h"
@@ -464,6 +465,14 @@ static void emit(void *data, struct guard_open *o)
 	guard_open_free(o);
 }
 
+static uint64_t now_boot_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
 static void bpf_event(void *data, const struct ow_event *ev)
 {
 	struct guard *g = data;
@@ -472,6 +481,7 @@ static void bpf_event(void *data, const struct ow_event *ev)
 	dev_t dev;
 	ino_t ino;
 
+	o->time_ns = now_real_ns() - (now_boot_ns() - ev->boot_ns);
 	o->sources = SRC_BPF;
 	o->hook = bpfmon_hook(g->bpf);
 	o->tid = ev->tid;

@@ -7,6 +7,7 @@
 
 #include "audit.h"
 #include "guardevent.h"
+#include "timefmt.h"
 #include "util.h"
 
 /* How long a sighting waits for the other monitor's: both normally come
@@ -86,7 +87,11 @@ struct json_object *guard_open_record(const struct guard_open *o, const char *ev
 				      enum guard_severity sev)
 {
 	struct json_object *r = audit_record(event), *owners = json_object_new_array();
-	char *s;
+	char ts[TIME_RFC3339_LEN], *s;
+
+	/* When it happened, not when it was written out. */
+	time_format(o->time_ns, ts);
+	add_str(r, "time", ts);
 
 	add_str(r, "source", source_name(o->sources));
 	if (o->hook)
@@ -171,6 +176,8 @@ static void combine(struct guard_open *a, struct guard_open *b)
 		a->flags = b->flags;
 		a->flags_known = true;
 	}
+	if (b->time_ns < a->time_ns)
+		a->time_ns = b->time_ns;
 	a->allowed |= b->allowed;
 	a->denied = fan->denied;
 	a->timed_out = fan->timed_out;

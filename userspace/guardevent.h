@@ -24,6 +24,7 @@ enum guard_source {
 };
 
 struct guard_open {
+	uint64_t time_ns;		/* of the open, CLOCK_REALTIME */
 	unsigned int sources;		/* enum guard_source */
 	const char *hook;		/* the BPF hook that saw it */
 

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The guard's decisions (guardpolicy.c) on their own: policy by path
+ * prefix, what is refused, access, severity, class, the allowlist, and
+ * the config checks. Prints PASS/FAIL per check.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "guardpolicy.h"
+
+static int failed;
+
+static void check(const char *name, int ok)
+{
+	printf("%s guardpolicy/%s\n", ok ? "PASS" : "FAIL", name);
+	failed |= !ok;
+}
+
+static void load(struct config *cfg, const char *text)
+{
+	char *why = NULL;
+
+	config_defaults(cfg);
+	if (config_parse(cfg, "test.conf", text, &why) < 0) {
+		printf("FAIL guardpolicy/config: %s\n", why);
+		exit(1);
+	}
+}
+
+static int rejected(const char *text)
+{
+	struct config cfg;
+	char *why = NULL;
+	int rc;
+
+	config_defaults(&cfg);
+	rc = config_parse(&cfg, "test.conf", text, &why);
+	free(why);
+	config_free(&cfg);
+	return rc < 0;
+}
+
+int main(void)
+{
+	struct guard_rules r;
+	struct config cfg;
+	struct stat self;
+	struct guard_opener o = { .uid = 1000 };
+
+	load(&cfg, "guard_policy = \"audit\"\n"
+		   "guard_policy_paths = [ \"deny-all:/srv/prod\", \"off:/srv/prod/scratch/\", "
+		   "\"deny-write:/srv\" ]\n"
+		   "guard_allow_uids = [ \"107\" ]\n"
+		   "guard_allow_exes = [ \"/proc/self/exe\" ]\n"
+		   "guard_allow_cgroups = [ \"/system.slice/backup.service\" ]\n"
+		   "guard_readonly_opens = \"warn\"\n");
+	guard_rules_init(&r, &cfg);
+
+	check("policy-global", guard_rules_policy(&r, "/var/img/a") == GUARD_AUDIT);
+	check("policy-prefix", guard_rules_policy(&r, "/srv/img/a") == GUARD_DENY_WRITE);
+	check("policy-longest-wins", guard_rules_policy(&r, "/srv/prod/a") == GUARD_DENY_ALL);
+	check("policy-dir-boundary", guard_rules_policy(&r, "/srv/production/a") == GUARD_DENY_WRITE);
+	check("policy-exact", guard_rules_policy(&r, "/srv/prod") == GUARD_DENY_ALL);
+	check("policy-off-below", guard_rules_policy(&r, "/srv/prod/scratch/x") == GUARD_OFF);
+
+	check("access-read", guard_access_of(O_RDONLY, true) == ACCESS_READ);
+	check("access-trunc-is-write", guard_access_of(O_RDONLY | O_TRUNC, true) == ACCESS_WRITE);
+	check("access-rdwr", guard_access_of(O_RDWR | O_DIRECT, true) == ACCESS_WRITE);
+	check("access-unknown", guard_access_of(0, false) == ACCESS_UNKNOWN);
+
+	check("deny-write-refuses-write", guard_policy_denies(GUARD_DENY_WRITE, ACCESS_WRITE));
+	check("deny-write-passes-read", !guard_policy_denies(GUARD_DENY_WRITE, ACCESS_READ));
+	check("deny-write-refuses-unknown", guard_policy_denies(GUARD_DENY_WRITE, ACCESS_UNKNOWN));
+	check("deny-all-refuses-read", guard_policy_denies(GUARD_DENY_ALL, ACCESS_READ));
+	check("audit-refuses-nothing", !guard_policy_denies(GUARD_AUDIT, ACCESS_WRITE));
+
+	check("severity-write-exclusive", guard_severity_of(ACCESS_WRITE, true) == SEV_CRITICAL);
+	check("severity-write-shared", guard_severity_of(ACCESS_WRITE, false) == SEV_HIGH);
+	check("severity-read-exclusive", guard_severity_of(ACCESS_READ, true) == SEV_MEDIUM);
+	check("severity-read-shared", guard_severity_of(ACCESS_READ, false) == SEV_LOW);
+
+	check("class-readonly-warn", guard_class_of(&r, false, ACCESS_READ) == CLASS_WARNING);
+	check("class-write-violation", guard_class_of(&r, false, ACCESS_WRITE) == CLASS_VIOLATION);
+	check("class-allowed", guard_class_of(&r, true, ACCESS_WRITE) == CLASS_MANAGEMENT);
+
+	check("allow-none", !guard_rules_allowed(&r, &o));
+	o.uid = 107;
+	check("allow-uid", guard_rules_allowed(&r, &o));
+	o.uid = 1000;
+	o.cgroup = "/system.slice/backup.service/sub";
+	check("allow-cgroup-below", guard_rules_allowed(&r, &o));
+	o.cgroup = "/system.slice/backup.services";
+	check("allow-cgroup-boundary", !guard_rules_allowed(&r, &o));
+	o.cgroup = NULL;
+	stat("/proc/self/exe", &self);
+	o.exe_dev = self.st_dev;
+	o.exe_ino = self.st_ino;
+	o.exe_known = true;
+	check("allow-exe-inode", guard_rules_allowed(&r, &o));
+	o.exe_ino++;
+	check("allow-exe-other-inode", !guard_rules_allowed(&r, &o));
+	guard_rules_fini(&r);
+	config_free(&cfg);
+
+	load(&cfg, "");
+	guard_rules_init(&r, &cfg);
+	check("default-audit", r.policy == GUARD_AUDIT && !r.readonly_warn && r.timeout_allow);
+	check("default-libvirt-allowed", strlist_contains(&cfg.guard_allow_exes, "/usr/sbin/virtqemud"));
+	guard_rules_fini(&r);
+	config_free(&cfg);
+
+	check("config-bad-policy", rejected("guard_policy = \"enforce\"\n"));
+	check("config-bad-prefix", rejected("guard_policy_paths = [ \"deny-all\" ]\n"));
+	check("config-relative-prefix", rejected("guard_policy_paths = [ \"audit:srv\" ]\n"));
+	check("config-bad-monitor", rejected("guard_monitors = [ \"kprobe\" ]\n"));
+	check("config-bad-uid", rejected("guard_allow_uids = [ \"no-such-user-here\" ]\n"));
+	check("config-relative-exe", rejected("guard_allow_exes = [ \"qemu-img\" ]\n"));
+	check("config-zero-timeout", rejected("guard_answer_timeout_ms = 0\n"));
+	check("config-bad-answer", rejected("guard_timeout_answer = \"maybe\"\n"));
+	return failed;
+}
