@@ -69,6 +69,16 @@ static int check_flags(struct lw_err *err, const char *func, uint32_t flags)
 	return 0;
 }
 
+/* The flags every procedure ends with; none is known. */
+static int get_flags(struct xdr_in *in, const char *func, struct lw_err *err)
+{
+	uint32_t flags;
+
+	if (xdr_get_u32(in, &flags))
+		return -EBADMSG;
+	return check_flags(err, func, flags);
+}
+
 /* admin_nonnull_server: its name, looked up as virNetDaemonGetServer does. */
 static int get_server(struct xdr_in *in, int *kind, struct lw_err *err)
 {
@@ -206,11 +216,7 @@ static int get_uint_params(struct xdr_in *in, struct want_uint *want, size_t nwa
 static int proc_open(struct daemon *d, struct client *c, struct xdr_in *in,
 		     struct buf *out, struct lw_err *err)
 {
-	uint32_t flags;
-
-	if (xdr_get_u32(in, &flags))
-		return -EBADMSG;
-	return check_flags(err, "adminDispatchConnectOpen", flags);
+	return get_flags(in, "adminDispatchConnectOpen", err);
 }
 
 /* The client closes its end after the reply; the connection goes with it. */
@@ -230,12 +236,12 @@ static int proc_lib_version(struct daemon *d, struct client *c, struct xdr_in *i
 static int proc_list_servers(struct daemon *d, struct client *c, struct xdr_in *in,
 			     struct buf *out, struct lw_err *err)
 {
-	uint32_t need, flags, n;
+	uint32_t need, n;
 	int rc;
 
-	if (xdr_get_u32(in, &need) || xdr_get_u32(in, &flags))
+	if (xdr_get_u32(in, &need))
 		return -EBADMSG;
-	if ((rc = check_flags(err, "adminConnectListServers", flags)))
+	if ((rc = get_flags(in, "adminConnectListServers", err)))
 		return rc;
 	/* need_results is a yes/no (libvirt's gendispatch), not a count */
 	n = need ? CLIENT_KINDS : 0;
@@ -249,14 +255,10 @@ static int proc_list_servers(struct daemon *d, struct client *c, struct xdr_in *
 static int proc_lookup_server(struct daemon *d, struct client *c, struct xdr_in *in,
 			      struct buf *out, struct lw_err *err)
 {
-	uint32_t flags;
 	int kind, rc;
 
-	if ((rc = get_server(in, &kind, err)))
-		return rc;
-	if (xdr_get_u32(in, &flags))
-		return -EBADMSG;
-	if ((rc = check_flags(err, "adminConnectLookupServer", flags)))
+	if ((rc = get_server(in, &kind, err)) ||
+	    (rc = get_flags(in, "adminConnectLookupServer", err)))
 		return rc;
 	xdr_put_string(out, server_name[kind]);
 	return 0;
@@ -269,14 +271,10 @@ static int proc_get_threadpool(struct daemon *d, struct client *c, struct xdr_in
 		"minWorkers", "maxWorkers", "nWorkers", "freeWorkers", "prioWorkers",
 		"jobQueueDepth",
 	};
-	uint32_t flags;
 	int kind, rc;
 
-	if ((rc = get_server(in, &kind, err)))
-		return rc;
-	if (xdr_get_u32(in, &flags))
-		return -EBADMSG;
-	if ((rc = check_flags(err, "adminServerGetThreadPoolParameters", flags)))
+	if ((rc = get_server(in, &kind, err)) ||
+	    (rc = get_flags(in, "adminServerGetThreadPoolParameters", err)))
 		return rc;
 	xdr_put_u32(out, ARRAY_SIZE(names));
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
@@ -288,14 +286,11 @@ static int proc_set_threadpool(struct daemon *d, struct client *c, struct xdr_in
 			       struct buf *out, struct lw_err *err)
 {
 	struct want_uint want[] = { { "minWorkers" }, { "maxWorkers" }, { "prioWorkers" } };
-	uint32_t flags;
 	int kind, rc;
 
 	if ((rc = get_server(in, &kind, err)) || (rc = get_uint_params(in, want, 3, err)))
 		return rc;
-	if (xdr_get_u32(in, &flags))
-		return -EBADMSG;
-	if ((rc = check_flags(err, "adminServerSetThreadPoolParameters", flags)))
+	if ((rc = get_flags(in, "adminServerSetThreadPoolParameters", err)))
 		return rc;
 	/* virThreadPoolSetParameters' rule, with no workers to start from. */
 	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
@@ -311,16 +306,16 @@ static int proc_set_threadpool(struct daemon *d, struct client *c, struct xdr_in
 static int proc_list_clients(struct daemon *d, struct client *c, struct xdr_in *in,
 			     struct buf *out, struct lw_err *err)
 {
-	uint32_t need, flags, n = 0;
+	uint32_t need, n = 0;
 	struct client *it;
 	size_t count_at;
 	int kind, rc;
 
 	if ((rc = get_server(in, &kind, err)))
 		return rc;
-	if (xdr_get_u32(in, &need) || xdr_get_u32(in, &flags))
+	if (xdr_get_u32(in, &need))
 		return -EBADMSG;
-	if ((rc = check_flags(err, "adminServerListClients", flags)))
+	if ((rc = get_flags(in, "adminServerListClients", err)))
 		return rc;
 	count_at = out->len;
 	xdr_put_u32(out, 0);
@@ -339,15 +334,14 @@ static int proc_lookup_client(struct daemon *d, struct client *c, struct xdr_in 
 			      struct buf *out, struct lw_err *err)
 {
 	struct client *target;
-	uint32_t flags;
 	uint64_t id;
 	int kind, rc;
 
 	if ((rc = get_server(in, &kind, err)))
 		return rc;
-	if (xdr_get_u64(in, &id) || xdr_get_u32(in, &flags))
+	if (xdr_get_u64(in, &id))
 		return -EBADMSG;
-	if ((rc = check_flags(err, "adminServerLookupClient", flags)))
+	if ((rc = get_flags(in, "adminServerLookupClient", err)))
 		return rc;
 	target = clients_find(&d->clients, id);
 	if (!target || target->kind != (enum client_kind)kind) {
@@ -366,15 +360,13 @@ static int proc_client_info(struct daemon *d, struct client *c, struct xdr_in *i
 	struct client *target;
 	struct passwd *pw;
 	struct group *gr;
-	uint32_t flags, n = 4;
+	uint32_t n = 4;
 	size_t count_at;
 	int rc;
 
 	if ((rc = get_client(d, in, &target, err)))
 		return rc;
-	if (xdr_get_u32(in, &flags))
-		return -EBADMSG;
-	if ((rc = check_flags(err, "adminClientGetInfo", flags)))
+	if ((rc = get_flags(in, "adminClientGetInfo", err)))
 		return rc;
 	pw = getpwuid(target->uid);
 	gr = getgrgid(target->gid);
@@ -401,14 +393,11 @@ static int proc_client_close(struct daemon *d, struct client *c, struct xdr_in *
 			     struct buf *out, struct lw_err *err)
 {
 	struct client *target;
-	uint32_t flags;
 	int rc;
 
 	if ((rc = get_client(d, in, &target, err)))
 		return rc;
-	if (xdr_get_u32(in, &flags))
-		return -EBADMSG;
-	if ((rc = check_flags(err, "adminClientClose", flags)))
+	if ((rc = get_flags(in, "adminClientClose", err)))
 		return rc;
 	if (target == c) {
 		/* Closing now would lose the reply; the caller hangs up anyway. */
@@ -430,14 +419,10 @@ static unsigned int *max_clients(struct daemon *d, int kind)
 static int proc_get_client_limits(struct daemon *d, struct client *c, struct xdr_in *in,
 				  struct buf *out, struct lw_err *err)
 {
-	uint32_t flags;
 	int kind, rc;
 
-	if ((rc = get_server(in, &kind, err)))
-		return rc;
-	if (xdr_get_u32(in, &flags))
-		return -EBADMSG;
-	if ((rc = check_flags(err, "adminServerGetClientLimits", flags)))
+	if ((rc = get_server(in, &kind, err)) ||
+	    (rc = get_flags(in, "adminServerGetClientLimits", err)))
 		return rc;
 	xdr_put_u32(out, 4);
 	put_uint(out, "nclients_max", *max_clients(d, kind));
@@ -451,14 +436,12 @@ static int proc_set_client_limits(struct daemon *d, struct client *c, struct xdr
 				  struct buf *out, struct lw_err *err)
 {
 	struct want_uint want[] = { { "nclients_max" }, { "nclients_unauth_max" } };
-	uint32_t flags, max;
+	uint32_t max;
 	int kind, rc;
 
 	if ((rc = get_server(in, &kind, err)) || (rc = get_uint_params(in, want, 2, err)))
 		return rc;
-	if (xdr_get_u32(in, &flags))
-		return -EBADMSG;
-	if ((rc = check_flags(err, "adminServerSetClientLimits", flags)))
+	if ((rc = get_flags(in, "adminServerSetClientLimits", err)))
 		return rc;
 	max = want[0].set ? want[0].v : *max_clients(d, kind);
 	if (!max || (want[1].set && want[1].v > max)) {
@@ -486,12 +469,9 @@ static uint32_t count_words(const char *s)
 static int proc_get_log_outputs(struct daemon *d, struct client *c, struct xdr_in *in,
 				struct buf *out, struct lw_err *err)
 {
-	uint32_t flags;
 	int rc;
 
-	if (xdr_get_u32(in, &flags))
-		return -EBADMSG;
-	if ((rc = check_flags(err, "adminConnectGetLoggingOutputs", flags)))
+	if ((rc = get_flags(in, "adminConnectGetLoggingOutputs", err)))
 		return rc;
 	xdr_put_string(out, log_get_outputs());
 	xdr_put_u32(out, count_words(log_get_outputs()));
@@ -501,12 +481,10 @@ static int proc_get_log_outputs(struct daemon *d, struct client *c, struct xdr_i
 static int proc_get_log_filters(struct daemon *d, struct client *c, struct xdr_in *in,
 				struct buf *out, struct lw_err *err)
 {
-	uint32_t flags, n = count_words(log_get_filters());
+	uint32_t n = count_words(log_get_filters());
 	int rc;
 
-	if (xdr_get_u32(in, &flags))
-		return -EBADMSG;
-	if ((rc = check_flags(err, "adminConnectGetLoggingFilters", flags)))
+	if ((rc = get_flags(in, "adminConnectGetLoggingFilters", err)))
 		return rc;
 	xdr_put_opt_string(out, n ? log_get_filters() : NULL);
 	xdr_put_u32(out, n);
@@ -563,13 +541,11 @@ static int proc_set_log_filters(struct daemon *d, struct client *c, struct xdr_i
 static int proc_update_tls(struct daemon *d, struct client *c, struct xdr_in *in,
 			   struct buf *out, struct lw_err *err)
 {
-	uint32_t flags;
 	int kind, rc;
 
-	if ((rc = get_server(in, &kind, err)))
+	if ((rc = get_server(in, &kind, err)) ||
+	    (rc = get_flags(in, "adminServerUpdateTlsFiles", err)))
 		return rc;
-	if (xdr_get_u32(in, &flags))
-		return -EBADMSG;
 	lw_err_set(err, ERR_FROM_RPC, ERR_INTERNAL_ERROR, "%s",
 		   "no tls service found, unable to update tls files");
 	return -ENOTSUP;
@@ -578,12 +554,12 @@ static int proc_update_tls(struct daemon *d, struct client *c, struct xdr_in *in
 static int proc_set_timeout(struct daemon *d, struct client *c, struct xdr_in *in,
 			    struct buf *out, struct lw_err *err)
 {
-	uint32_t timeout, flags;
+	uint32_t timeout;
 	int rc;
 
-	if (xdr_get_u32(in, &timeout) || xdr_get_u32(in, &flags))
+	if (xdr_get_u32(in, &timeout))
 		return -EBADMSG;
-	if ((rc = check_flags(err, "adminConnectSetDaemonTimeout", flags)))
+	if ((rc = get_flags(in, "adminConnectSetDaemonTimeout", err)))
 		return rc;
 	d->timeout = timeout;
 	daemon_update_idle(d);
