@@ -8,7 +8,8 @@ GUARD_RUNS=0
 
 # guard_daemon [CONFIG LINE...]: start lockwardend with an audit log of its
 # own ($AUDIT, kept for a look after a failure) and these extra config
-# lines.  Sets DAEMON_PID (see daemon_start).
+# lines; through $GUARD_WRAP (a command and its options) if set.  Sets
+# DAEMON_PID (see daemon_start).
 guard_daemon() {
 	local conf=$OUT/guard.conf line
 
@@ -19,7 +20,8 @@ guard_daemon() {
 		echo "audit_log = \"$AUDIT\""
 		for line in "$@"; do echo "$line"; done
 	} >"$conf"
-	daemon_start "$LOCKWARDEND" -f "$conf"
+	# shellcheck disable=SC2086
+	daemon_start ${GUARD_WRAP:-} "$LOCKWARDEND" -f "$conf"
 }
 
 # harness_start: vmharness reading commands from us; h CMD... sends one

@@ -116,4 +116,21 @@ result guard-bpf/released-detached "$([ "$(daemon_links)" -eq 0 ] ||
 
 harness_stop
 daemon_stop || fail guard-bpf/stop "daemon exited with status $?"
+
+# Without the capabilities both monitors need: one warning naming what
+# failed and what remains; locks are served as ever.
+GUARD_WRAP="$(command -v setpriv) --bounding-set=-sys_admin,-bpf,-perfmon --inh-caps=-sys_admin,-bpf,-perfmon"
+if guard_daemon; then
+	harness_start
+	h start E disk=/srv/img/d.img
+	result guard-degrade/locks-served "$([ "$REPLY" = "start E: ok" ] || echo "$REPLY")"
+	n=$(grep -c 'warning : guard: no BPF open monitor: .*no fanotify monitor: .*go unwatched' \
+		"$DAEMON_LOG")
+	result guard-degrade/one-warning "$([ "$n" -eq 1 ] ||
+		echo "$n warnings: $(grep -m2 'guard' "$DAEMON_LOG")")"
+	harness_stop
+	daemon_stop
+else
+	fail guard-degrade/start "$DAEMON_ERR"
+fi
 exit 0

@@ -212,6 +212,19 @@ static int setup(struct fanmon *m, char **why)
 	return 0;
 }
 
+/* The group is set up: the rest, and hand it out or free it. */
+static int finish(struct fanmon *m, struct fanmon **out, char **why)
+{
+	int rc;
+
+	if ((rc = setup(m, why)) < 0) {
+		fanmon_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
 static struct fanmon *alloc(const struct fanmon_params *p)
 {
 	struct fanmon *m = xcalloc(1, sizeof(*m));
@@ -242,12 +255,7 @@ int fanmon_new(const struct fanmon_params *p, struct fanmon **out, char **why)
 		fanmon_free(m);
 		return rc;
 	}
-	if ((rc = setup(m, why)) < 0) {
-		fanmon_free(m);
-		return rc;
-	}
-	*out = m;
-	return 0;
+	return finish(m, out, why);
 }
 
 void fanmon_free(struct fanmon *m)
@@ -351,10 +359,5 @@ int fanmon_restore(const struct fanmon_params *p, struct json_object *obj,
 		fanmon_free(m);
 		return rc;
 	}
-	if ((rc = setup(m, why)) < 0) {
-		fanmon_free(m);
-		return rc;
-	}
-	*out = m;
-	return 0;
+	return finish(m, out, why);
 }

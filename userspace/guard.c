@@ -602,6 +602,12 @@ static bool wanted(struct guard *g, const char *monitor)
 	return strlist_contains(&g->d->cfg.guard_monitors, monitor);
 }
 
+/* Anything to watch: a policy not off, globally or for some prefix. */
+static bool active(struct guard *g)
+{
+	return g->rules.policy != GUARD_OFF || g->rules.nprefixes;
+}
+
 static struct json_object *monitor_status(struct guard *g, const char *monitor, bool present,
 					  const char *error, const char *state)
 {
@@ -609,6 +615,10 @@ static struct json_object *monitor_status(struct guard *g, const char *monitor, 
 
 	if (!wanted(g, monitor))
 		state = "disabled";
+	else if (!active(g))
+		state = "off";
+	else if (!g->started)
+		state = "starting";
 	else if (!present)
 		state = "unavailable";
 	json_object_object_add(o, "state", json_object_new_string(state));
@@ -698,26 +708,25 @@ static struct fanmon_params fan_params(struct guard *g)
  * missing, one warning naming what failed and what remains. */
 static void say_monitors(struct guard *g)
 {
-	char *bpf = g->bpf ? xasprintf("BPF open monitor on %s (attached while anything is "
-				       "guarded)", bpfmon_hook(g->bpf)) : NULL;
-	const char *fan = g->fan ? "fanotify permission monitor" : NULL;
+	char *what = xasprintf("%s%s%s%s", g->bpf ? "the BPF open monitor on " : "",
+			       g->bpf ? bpfmon_hook(g->bpf) : "", g->bpf && g->fan ? " and " : "",
+			       g->fan ? "the fanotify permission monitor" : "");
 	const char *policy = guard_policy_name(g->rules.policy);
 
 	if (g->bpf_error || g->fan_error)
-		log_warn("guard: %s%s%s%s%s; %s%s%s watches opens of locked images (policy %s)%s",
-			 g->bpf_error ? "no BPF open monitor: " : "",
-			 g->bpf_error ? g->bpf_error : "",
-			 g->bpf_error && g->fan_error ? "; " : "",
-			 g->fan_error ? "no fanotify monitor: " : "",
-			 g->fan_error ? g->fan_error : "",
-			 bpf ? bpf : "", bpf && fan ? " and " : "", fan ? fan : "nothing",
-			 policy, g->fan ? "" : "; opens can be reported, not refused");
-	else if (bpf || fan)
-		log_info("guard: %s%s%s watches opens of locked images (policy %s)",
-			 bpf ? bpf : "", bpf && fan ? " and " : "", fan ? fan : "", policy);
+		log_warn("guard: %s%s%s%s%s; %s%s%s", g->bpf_error ? "no BPF open monitor: " : "",
+			 g->bpf_error ? g->bpf_error : "", g->bpf_error && g->fan_error ? "; " : "",
+			 g->fan_error ? "no fanotify monitor: " : "", g->fan_error ? g->fan_error : "",
+			 *what ? what : "opens of locked images go unwatched; locks are served as ever",
+			 *what ? " watches opens of locked images, policy " : "",
+			 *what ? (g->fan ? policy : "audit only: nothing can refuse an open") : "");
+	else if (*what)
+		log_info("guard: %s watches opens of locked images (policy %s; BPF attached only "
+			 "while something is guarded)", what, policy);
 	else
-		log_info("guard: no monitor configured (guard_monitors); opens go unwatched");
-	free(bpf);
+		log_info("guard: %s; opens of locked images go unwatched",
+			 active(g) ? "no monitor configured (guard_monitors)" : "guard_policy is off");
+	free(what);
 }
 
 /* Per daemon instance: its mount namespace and pid file, both kept
@@ -732,11 +741,6 @@ static char *pin_dir_for(struct daemon *d)
 		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
 	return xasprintf("%s/%llu-%016llx", PIN_ROOT, (unsigned long long)ns.st_ino,
 			 (unsigned long long)h);
-}
-
-static bool active(struct guard *g)
-{
-	return g->rules.policy != GUARD_OFF || g->rules.nprefixes;
 }
 
 /* The monitors the config wants and restore did not bring. */
