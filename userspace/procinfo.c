@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,8 @@
 #include "util.h"
 
 #define PROC_FILE_MAX 65536
-#define RUNNING_RETRIES 1000
+#define RUNNING_RETRIES 200
+#define RUNNING_PAUSE_US 50
 
 static int proc_read(pid_t pid, const char *name, char **text)
 {
@@ -181,7 +181,8 @@ int procinfo_open_args(pid_t tid, int *flags, char **path)
 	/*
 	 * "NR ARG1 ... ARG6 SP PC", "-1 SP PC" outside a syscall, or
 	 * "running". A waiter on fanotify's answer runs for a moment
-	 * whenever any answer is given (they share a wait queue): try again.
+	 * whenever any answer is given (they share a wait queue), longer on
+	 * a busy machine: give it a moment to sleep again, 10 ms at most.
 	 */
 	for (int i = 0;; i++) {
 		if ((rc = proc_read(tid, "syscall", &text)) < 0)
@@ -189,7 +190,7 @@ int procinfo_open_args(pid_t tid, int *flags, char **path)
 		if (strncmp(text, "running", 7) || i == RUNNING_RETRIES)
 			break;
 		free(text);
-		sched_yield();
+		usleep(RUNNING_PAUSE_US);
 	}
 	rc = sscanf(text, "%ld %lx %lx %lx %lx %lx %lx", &nr, &a[0], &a[1], &a[2], &a[3],
 		    &a[4], &a[5]) == 7 ? 0 : -ENOENT;
