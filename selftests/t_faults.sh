@@ -8,10 +8,20 @@
 #   audit-disk-full  the audit log's file system full
 #   daemon-sigkill   the daemon SIGKILLed: the kernel drops its locks, the
 #                    next start is clean
+#   sigusr1-storm    20 re-execs one after the other under the full load
+#                    (1000 VMs, 4000 locks), then a burst of 10 SIGUSR1
+#   state-full, state-readonly
+#                    the re-exec state cannot be written: the re-exec is
+#                    called off and everything is kept; once it can, it works
 source "$(dirname "$0")/lib.sh"
 
 LOADGEN=$BUILD/selftests/loadgen
 LS=/srv/lockspace
+STATE=/run/virtlockd-restart-exec.json
+# Info level: re-execs are logged there.
+REEXEC_CONF_TEXT="log_level = 2
+log_outputs = \"2:stderr\"
+audit_log = \"$OUT/audit.jsonl\""
 
 # figure KEY FILE: the value of KEY=VALUE in loadgen's output.
 figure() {
@@ -74,6 +84,41 @@ fault_audit_full() {
 	umount /srv/audit
 }
 
+# hold_start N [-r]: N VMs with 4 disks each take them and keep them until
+# hold_stop (with -r they release them first); prints why not, or nothing.
+hold_start() {
+	local i
+
+	rm -f "$OUT/release"
+	"$LOADGEN" hold -n "$1" -k 4 -l $LS ${2:-} >"$OUT/hold.out" 2>&1 \
+		< <(until [ -e "$OUT/release" ]; do sleep 0.1; done) &
+	HOLD_PID=$!
+	for ((i = 0; i < 300; i++)); do
+		grep -q '^held' "$OUT/hold.out" && return
+		sleep 0.1
+	done
+	touch "$OUT/release"
+	echo "the VMs did not get their disks: $(head -n 1 "$OUT/hold.out")"
+}
+
+# hold_stop: the holders go; prints why they failed, or nothing.  Waits for
+# them: call it in the shell that ran hold_start, not in $(...).
+hold_stop() {
+	touch "$OUT/release"
+	wait "$HOLD_PID" || echo "the holders failed: $(grep -m1 '^error' "$OUT/hold.out")"
+}
+
+# The lock files of VMs 0..N-1, 4 disks each.
+hold_files() {
+	local vm k
+
+	for ((vm = 0; vm < $1; vm++)); do
+		for k in 0 1 2 3; do
+			printf '%s/vm%05d-disk%d\n' $LS $vm $k
+		done
+	done
+}
+
 # FILE...: every one of them W (held) or, with -u, present and unlocked.
 probe_says() {
 	local want=W line
@@ -88,29 +133,12 @@ probe_says() {
 # files stay), the next start serves at once and lets a newcomer take
 # every disk, and its log shows no error.
 fault_daemon_sigkill() {
-	local files=() why pid i
+	local files why
 
 	daemon_start "$LOCKWARDEND" || { echo "$DAEMON_ERR"; return; }
-	for ((vm = 0; vm < 50; vm++)); do
-		for k in 0 1 2 3; do
-			files+=("$(printf '%s/vm%05d-disk%d' $LS $vm $k)")
-		done
-	done
-	# They hold until their stdin ends, when $OUT/release appears.
-	rm -f "$OUT/release"
-	"$LOADGEN" hold -n 50 -k 4 -l $LS >"$OUT/hold1.out" 2>&1 \
-		< <(until [ -e "$OUT/release" ]; do sleep 0.1; done) &
-	pid=$!
-	for ((i = 0; i < 300; i++)); do
-		grep -q '^held' "$OUT/hold1.out" && break
-		sleep 0.1
-	done
-	if ! grep -q '^held' "$OUT/hold1.out"; then
-		echo "the VMs did not get their disks: $(head -n 1 "$OUT/hold1.out")"
-		touch "$OUT/release"
-		return
-	fi
-	why=$(probe_says "${files[@]}")
+	mapfile -t files < <(hold_files 50)
+	why=$(hold_start 50)
+	[ -n "$why" ] || why=$(probe_says "${files[@]}")
 	kill -KILL "$DAEMON_PID"
 	wait "$DAEMON_PID" 2>/dev/null
 	[ -n "$why" ] || why=$(probe_says -u "${files[@]}")
@@ -123,20 +151,112 @@ fault_daemon_sigkill() {
 			[ -n "$why" ] || why=$(grep -m1 ': error : ' "$DAEMON_LOG")
 		fi
 	fi
-	touch "$OUT/release"
-	wait "$pid"
+	hold_stop >/dev/null	# its connections died with the daemon
 	echo "$why"
 	[ -n "$why" ] || daemon_ok
+}
+
+count_in_log() {
+	grep -c "$1" "$DAEMON_LOG"
+}
+
+# reexec_expect WHAT: SIGUSR1, then until the log says WHAT once more
+# (30 s); prints why not, or nothing.
+reexec_expect() {
+	local n i
+
+	n=$(count_in_log "$1")
+	kill -USR1 "$DAEMON_PID"
+	for ((i = 0; i < 300; i++)); do
+		[ "$(count_in_log "$1")" -gt "$n" ] && return
+		proc_alive "$DAEMON_PID" || break
+		sleep 0.1
+	done
+	echo "after SIGUSR1 the log did not say '$1': $(tail -n 1 "$DAEMON_LOG")"
+}
+
+fault_sigusr1_storm() {
+	local conf=$OUT/reexec.conf out=$OUT/storm.out lg why="" i
+
+	echo "$REEXEC_CONF_TEXT" >"$conf"
+	daemon_start "$LOCKWARDEND" -f "$conf" || { echo "$DAEMON_ERR"; return; }
+	# Each re-exec starts a new heap: RSS is no measure here.
+	"$LOADGEN" run -n 1000 -k 4 -t 60 -c 5 -m 1000000000 -l $LS >"$out" 2>&1 &
+	lg=$!
+	sleep 3
+	for ((i = 1; i <= 20 && ! ${#why}; i++)); do
+		why=$(reexec_expect 'restored lockwarden state')
+		[ -z "$why" ] || why="re-exec $i: $why"
+	done
+	# A burst: signals pending across an exec stay pending (blocked), and
+	# coalesce; none may find the daemon without its handler.
+	for ((i = 0; i < 10; i++)); do
+		kill -USR1 "$DAEMON_PID"
+	done
+	sleep 5
+	wait "$lg" || why+="loadgen: $(grep -m1 '^error' "$out" || tail -n 1 "$out"); "
+	grep -q 're-exec aborted' "$DAEMON_LOG" && why+="$(grep -m1 're-exec aborted' "$DAEMON_LOG"); "
+	[ -e $STATE ] && why+="the state file was left behind; "
+	echo "$why"
+	daemon_ok
+}
+
+# fault_state_unwritable full|readonly: 100 VMs hold 400 disks while /run,
+# where the state goes, is full or read-only: SIGUSR1 is refused and the
+# daemon serves on with every lock; once /run is writable, it re-execs.
+fault_state_unwritable() {
+	local conf=$OUT/reexec.conf files why
+
+	# A /run of its own, small enough to fill.
+	mount -t tmpfs -o size=4m lw-run-small /run || { echo "cannot mount /run"; return; }
+	echo "$REEXEC_CONF_TEXT" >"$conf"
+	daemon_start "$LOCKWARDEND" -f "$conf" || { echo "$DAEMON_ERR"; return; }
+	mapfile -t files < <(hold_files 100)
+	why=$(hold_start 100 -r)
+	[ -n "$why" ] && { echo "$why"; return; }
+	if [ "$1" = full ]; then
+		dd if=/dev/zero of=/run/fill bs=64k 2>/dev/null
+	else
+		# A read-only bind on top: the daemon's open pid file does not
+		# keep that one from turning read-only.
+		mount --bind /run /run && mount -o remount,bind,ro /run
+	fi
+	why=$(reexec_expect 're-exec aborted: cannot write the state file')
+	[ -n "$why" ] || why=$(probe_says "${files[@]}")
+	if [ "$1" = full ]; then
+		rm -f /run/fill
+	else
+		umount /run
+	fi
+	[ -n "$why" ] || why=$(reexec_expect 'restored lockwarden state')
+	[ -n "$why" ] || why=$(probe_says "${files[@]}")
+	if [ -z "$why" ]; then
+		hold_stop >"$OUT/hold.stop"	# not in a subshell: it waits for them
+		why=$(cat "$OUT/hold.stop")
+	fi
+	[ -n "$why" ] || why=$("$LOADGEN" probe "${files[@]}" | grep -v -m1 ' absent$')
+	echo "$why"
+	[ -n "$why" ] || daemon_ok
+}
+
+fault_state_full() {
+	fault_state_unwritable full
+}
+
+fault_state_readonly() {
+	fault_state_unwritable readonly
 }
 
 if [ ! -x "$LOADGEN" ]; then
 	fail faults "$LOADGEN is missing (make)"
 	exit 0
 fi
-export LOADGEN LS
-export -f figure loadgen_ok daemon_ok probe_says fault_client_sigkill fault_half_frame \
-	fault_audit_full fault_daemon_sigkill
-for f in client_sigkill half_frame audit_full daemon_sigkill; do
+export LOADGEN LS STATE REEXEC_CONF_TEXT
+export -f figure loadgen_ok daemon_ok hold_start hold_stop hold_files probe_says count_in_log \
+	reexec_expect fault_client_sigkill fault_half_frame fault_audit_full fault_daemon_sigkill \
+	fault_sigusr1_storm fault_state_unwritable fault_state_full fault_state_readonly
+for f in client_sigkill half_frame audit_full daemon_sigkill sigusr1_storm state_full \
+	state_readonly; do
 	result "faults/${f//_/-}" "$(fresh_ns "fault_$f")"
 done
 skip faults/daemon-sigkill-says-what-was-lost \
