@@ -89,12 +89,13 @@ fault_audit_full() {
 hold_start() {
 	local i
 
-	rm -f "$OUT/release"
+	# Not a word of an earlier holder's output may count.
+	rm -f "$OUT/release" "$OUT/hold.out"
 	"$LOADGEN" hold -n "$1" -k 4 -l $LS ${2:-} >"$OUT/hold.out" 2>&1 \
 		< <(until [ -e "$OUT/release" ]; do sleep 0.1; done) &
 	HOLD_PID=$!
 	for ((i = 0; i < 300; i++)); do
-		grep -q '^held' "$OUT/hold.out" && return
+		grep -qs '^held' "$OUT/hold.out" && return
 		sleep 0.1
 	done
 	touch "$OUT/release"
