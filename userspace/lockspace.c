@@ -154,11 +154,17 @@ out:
 	return fd;
 }
 
+static int busy(struct lw_err *err, const char *name)
+{
+	lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_RESOURCE_BUSY,
+		   "Lockspace resource '%s' is locked", name);
+	return -EBUSY;
+}
+
 static void report_lock_failure(struct lw_err *err, int rc, const char *name, const char *path)
 {
 	if (busy_errno(rc) || rc == -EBUSY)
-		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_RESOURCE_BUSY,
-			   "Lockspace resource '%s' is locked", name);
+		busy(err, name);
 	else
 		lw_err_sys(err, ERR_FROM_LOCKSPACE, -rc, "Unable to acquire lock on '%s'", path);
 }
@@ -243,9 +249,7 @@ int lockspace_acquire(struct lockspace *ls, const char *name, pid_t owner,
 			notify(ls, res, LS_OWNERS);
 			return 0;
 		}
-		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_RESOURCE_BUSY,
-			   "Lockspace resource '%s' is locked", name);
-		return -EBUSY;
+		return busy(err, name);
 	}
 
 	res = xcalloc(1, sizeof(*res));
@@ -331,31 +335,33 @@ int lockspace_release_owner(struct lockspace *ls, pid_t owner)
 	return count;
 }
 
+/* CREATE and DELETE act on the file of a resource not held here. */
+static int unheld_path(struct lockspace *ls, const char *name, char **path, struct lw_err *err)
+{
+	if (lockspace_find(ls, name))
+		return busy(err, name);
+	*path = resource_path(ls, name, err);
+	return *path ? 0 : -EINVAL;
+}
+
 int lockspace_create_resource(struct lockspace *ls, const char *name, struct lw_err *err)
 {
 	char *path;
 	int fd;
 
-	if (lockspace_find(ls, name)) {
-		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_RESOURCE_BUSY,
-			   "Lockspace resource '%s' is locked", name);
-		return -EBUSY;
-	}
-	if (!(path = resource_path(ls, name, err)))
-		return -EINVAL;
-	fd = resource_open(ls, name, true);
-	if (fd < 0) {
-		if (fd == -EBUSY)
-			lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_RESOURCE_BUSY,
-				   "Lockspace resource '%s' is locked", name);
-		else
-			lw_err_sys(err, ERR_FROM_LOCKSPACE, -fd, "cannot create file '%s'", path);
-		free(path);
+	if ((fd = unheld_path(ls, name, &path, err)) < 0)
 		return fd;
+	fd = resource_open(ls, name, true);
+	if (fd >= 0) {
+		close(fd);
+		fd = 0;
+	} else if (fd == -EBUSY) {
+		busy(err, name);
+	} else {
+		lw_err_sys(err, ERR_FROM_LOCKSPACE, -fd, "cannot create file '%s'", path);
 	}
-	close(fd);
 	free(path);
-	return 0;
+	return fd;
 }
 
 int lockspace_delete_resource(struct lockspace *ls, const char *name, struct lw_err *err)
@@ -363,13 +369,8 @@ int lockspace_delete_resource(struct lockspace *ls, const char *name, struct lw_
 	char *path;
 	int rc;
 
-	if (lockspace_find(ls, name)) {
-		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_RESOURCE_BUSY,
-			   "Lockspace resource '%s' is locked", name);
-		return -EBUSY;
-	}
-	if (!(path = resource_path(ls, name, err)))
-		return -EINVAL;
+	if ((rc = unheld_path(ls, name, &path, err)) < 0)
+		return rc;
 	rc = ls->dir ? unlinkat(ls->dirfd, name, 0) : unlink(path);
 	if (rc < 0 && errno != ENOENT) {
 		rc = -errno;
