@@ -27,6 +27,11 @@
 #define RETRY_MS	1000	/* a failing log is retried this often */
 #define CHECK_MS	1000	/* how often to look for the live log replaced */
 #define CLOSE_WAIT_MS	3000
+/* Sealed records are written in chunks of about this size, and buffers
+ * grown past TRIM_CAP by a burst are given back once empty: the writer's
+ * memory stays near the queue's, not a multiple of it. */
+#define SEAL_CHUNK	(256u << 10)
+#define TRIM_CAP	(1u << 20)
 
 struct audit {
 	char *path, *tip_path;
@@ -42,7 +47,7 @@ struct audit {
 	void *data;
 	struct buf local;		/* records of the current loop batch */
 	bool local_critical;
-	size_t queued_seen;		/* the queue's length at the last flush */
+	size_t queued_seen;		/* queued and held, at the last look */
 	bool rechecked;			/* looked at the real length in this batch */
 	bool in_notes;			/* reporting the writer's notes */
 	uint64_t lost, lost_run, lost_since;
@@ -55,6 +60,7 @@ struct audit {
 	uint64_t pending_since;		/* CLOCK_MONOTONIC ns of its oldest record */
 	bool pending_critical;
 	bool writer_idle, busy, stop, tidy_done;
+	size_t held;			/* bytes of the writer's batch not yet sealed */
 	size_t unwritten;		/* bytes the writer holds but has not written */
 	struct json_object **notes;
 	size_t nnotes;
@@ -71,7 +77,8 @@ struct audit {
 	uint64_t written_seq;		/* ... and as far as they are on disk */
 	char written_hash[SHA256_HEX_LEN + 1];
 	bool chain_known;
-	struct buf batch;		/* taken from pending, not yet sealed */
+	struct buf batch;		/* taken from pending; sealed up to batch_pos */
+	size_t batch_pos;
 	bool batch_critical;
 	struct buf out;			/* sealed, not yet written */
 	bool out_critical;
@@ -338,18 +345,27 @@ static void check_identity(struct audit *a)
 	open_log(a);
 }
 
-static void seal_batch(struct audit *a)
+/* Seal the next SEAL_CHUNK or so of the batch into out. */
+static void seal_chunk(struct audit *a)
 {
-	const char *p = (const char *)a->batch.data, *end = p + a->batch.len;
+	const char *p = (const char *)a->batch.data + a->batch_pos;
+	const char *end = (const char *)a->batch.data + a->batch.len;
+	size_t start = a->out.len;
 
-	while (p < end) {
+	while (p < end && a->out.len - start < SEAL_CHUNK) {
 		const char *nl = memchr(p, '\n', end - p);
 
 		auditlog_seal(&a->out, ++a->seq, p, nl - p, a->prev);
 		p = nl + 1;
 	}
+	a->batch_pos = p - (const char *)a->batch.data;
 	a->out_critical = a->batch_critical;
-	a->batch.len = 0;
+}
+
+static void trim(struct buf *b)
+{
+	if (!b->len && b->cap > TRIM_CAP)
+		buf_free(b);
 }
 
 static void write_tip(struct audit *a)
@@ -622,9 +638,18 @@ static void work(struct audit *a, bool tidied)
 	check_identity(a);
 	if (a->fd < 0)
 		return;
-	if (!a->out.len && a->batch.len)
-		seal_batch(a);
-	write_out(a);
+	while (a->fd >= 0 && (a->out.len || a->batch_pos < a->batch.len)) {
+		if (!a->out.len)
+			seal_chunk(a);
+		write_out(a);
+		if (a->out.len)
+			break;		/* it failed: the writer tries again later */
+	}
+	if (a->batch_pos == a->batch.len) {
+		a->batch.len = a->batch_pos = 0;
+		trim(&a->batch);
+	}
+	trim(&a->out);
 	if (tidied && !a->failing && a->fd >= 0)
 		expire_segments(a);
 }
@@ -649,7 +674,7 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
-		bool held = a->batch.len || a->out.len, tidied;
+		bool held = a->batch_pos < a->batch.len || a->out.len, tidied;
 
 		if (a->stop && !a->pending.len && !held)
 			break;
@@ -673,6 +698,8 @@ static void *writer_main(void *arg)
 			struct buf t = a->batch;
 
 			a->batch = a->pending;
+			a->batch_pos = 0;
+			a->held = a->batch.len;
 			a->pending = t;
 			a->pending.len = 0;
 			a->batch_critical = a->pending_critical;
@@ -687,7 +714,8 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&a->mu);
 		a->busy = false;
-		a->unwritten = a->batch.len + a->out.len;
+		a->held = a->batch.len - a->batch_pos;
+		a->unwritten = a->held + a->out.len;
 		pthread_cond_broadcast(&a->idle);
 		if (a->stop && a->failing)
 			break;		/* the last attempt failed too */
@@ -780,7 +808,7 @@ static int wait_written(struct audit *a, uint64_t deadline)
 			break;
 		}
 	}
-	a->queued_seen = a->pending.len;
+	a->queued_seen = a->pending.len + a->held;
 	pthread_mutex_unlock(&a->mu);
 	return rc;
 }
@@ -799,7 +827,7 @@ void audit_close(struct audit *a)
 	pthread_cond_signal(&a->wake);
 	pthread_mutex_unlock(&a->mu);
 	pthread_join(a->writer, NULL);
-	left = a->pending.len + a->batch.len + a->out.len + a->local.len;
+	left = a->pending.len + a->batch.len - a->batch_pos + a->out.len + a->local.len;
 	if (left)
 		log_error("audit log %s: %zu bytes of records could not be written: %s",
 			  a->path, left, strerror(a->st.error ? a->st.error : EIO));
@@ -861,7 +889,7 @@ static bool room_for(struct audit *a, size_t need)
 		return false;
 	a->rechecked = true;
 	pthread_mutex_lock(&a->mu);
-	a->queued_seen = a->pending.len;
+	a->queued_seen = a->pending.len + a->held;
 	pthread_mutex_unlock(&a->mu);
 	return a->queued_seen + need <= a->queue_max;
 }
@@ -911,12 +939,13 @@ void audit_flush(struct audit *a)
 		buf_append(&a->pending, a->local.data, a->local.len);
 	}
 	a->pending_critical |= a->local_critical;
-	a->queued_seen = a->pending.len;
+	a->queued_seen = a->pending.len + a->held;
 	if (a->writer_idle || a->local_critical)
 		pthread_cond_signal(&a->wake);
 	pthread_mutex_unlock(&a->mu);
 	a->local.len = 0;
 	a->local_critical = false;
+	trim(&a->local);
 }
 
 int audit_sync(struct audit *a, unsigned int timeout_ms)
@@ -935,7 +964,7 @@ void audit_get_stats(struct audit *a, struct audit_stats *st)
 {
 	pthread_mutex_lock(&a->mu);
 	*st = a->st;
-	a->queued_seen = a->pending.len;
+	a->queued_seen = a->pending.len + a->held;
 	pthread_mutex_unlock(&a->mu);
 	st->lost = a->lost;
 }

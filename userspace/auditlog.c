@@ -244,7 +244,8 @@ int auditlog_tip_read(const char *log, uint64_t *seq, char hash[SHA256_HEX_LEN +
 	free(path);
 	if (rc < 0)
 		return rc == -EFBIG ? -EBADMSG : rc;
-	rc = -EBADMSG;
+	/* Created with the log, written after its first record. */
+	rc = len ? -EBADMSG : -ENOENT;
 	errno = 0;
 	*seq = strtoull(text, &end, 10);
 	if (errno || end != text + 20 || *end != ' ' || !is_hash(end + 1, SHA256_HEX_LEN) ||

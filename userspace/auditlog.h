@@ -83,7 +83,8 @@ void auditlog_segments_free(struct audit_segment *segs, size_t n);
 char *auditlog_tip_path(const char *log);
 /* The tip file's text for seq and hash. */
 int auditlog_tip_format(char *buf, size_t len, uint64_t seq, const char *hash);
-/* 0, -ENOENT when there is none, -EBADMSG when it is not a tip. */
+/* 0, -ENOENT when there is none (or it is empty: nothing written yet),
+ * -EBADMSG when it is not a tip. */
 int auditlog_tip_read(const char *log, uint64_t *seq, char hash[SHA256_HEX_LEN + 1]);
 
 /* ---- reading ---- */

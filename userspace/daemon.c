@@ -158,12 +158,13 @@ void daemon_client_accepted(struct daemon *d, struct client *c)
 	if (!client_allowed(d, c)) {
 		log_error("Disallowing client %d with uid %u on the %s socket",
 			  c->pid, (unsigned int)c->uid, client_kind_name[c->kind]);
+		events_client(d, c, CLIENT_EV_REFUSED, 0);
 		client_close(c, "credentials");
 		return;
 	}
 	log_debug("new %s client %llu: pid %d uid %u", client_kind_name[c->kind],
 		  (unsigned long long)c->id, c->pid, (unsigned int)c->uid);
-	events_client(d, c, true, 0);
+	events_client(d, c, CLIENT_EV_CONNECT, 0);
 	listener_update(&d->listeners[c->kind],
 			clients_count(&d->clients, c->kind) <
 			(c->kind == CLIENT_LOCK ? d->cfg.max_clients : d->cfg.admin_max_clients));
@@ -186,7 +187,7 @@ static void client_closed(void *data, struct client *c)
 			reaper_kill(&d->reaper, c->src.fd, c->pid);
 	}
 	if (client_allowed(d, c))
-		events_client(d, c, false, held);
+		events_client(d, c, CLIENT_EV_DISCONNECT, held);
 	listener_update(&d->listeners[c->kind], true);
 	daemon_update_idle(d);
 }

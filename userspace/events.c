@@ -91,12 +91,19 @@ void events_owner_gone(struct daemon *d, const struct client *c)
 		lockspace_foreach(d->spaces[i], drop_one, &g);
 }
 
-void events_client(struct daemon *d, const struct client *c, bool connect, int released)
+void events_client(struct daemon *d, const struct client *c, enum client_event ev,
+		   int released)
 {
-	struct json_object *rec = audit_record(connect ? "client_connect" : "client_disconnect");
+	static const char *const names[] = {
+		[CLIENT_EV_CONNECT] = "client_connect",
+		[CLIENT_EV_REFUSED] = "client_refused",
+		[CLIENT_EV_DISCONNECT] = "client_disconnect",
+	};
+	struct json_object *rec = audit_record(names[ev]);
 
-	/* An owner gone with leases in hand is killed (see reaper.h). */
-	add_str(rec, "severity", released > 0 ? "medium" : "info");
+	/* A refused peer tried a socket that is not its own; an owner gone
+	 * with leases in hand is killed (see reaper.h). */
+	add_str(rec, "severity", ev == CLIENT_EV_REFUSED || released > 0 ? "medium" : "info");
 	add_str(rec, "socket", kind_name[c->kind]);
 	add_client(rec, c);
 	if (c->owner_id && c->owner_pid != c->pid)

@@ -32,9 +32,16 @@ void events_lock(struct daemon *d, const struct client *c, struct lockspace *ls,
 		 const char *name, enum lock_event ev, uint32_t flags);
 /* The owner of c is gone: LOCK_EV_DROPPED for every lease it holds. */
 void events_owner_gone(struct daemon *d, const struct client *c);
-/* A connection came (after the credential check) or went; released: how
- * many leases its owner lost with it. */
-void events_client(struct daemon *d, const struct client *c, bool connect, int released);
+enum client_event {
+	CLIENT_EV_CONNECT,	/* accepted: its credentials pass */
+	CLIENT_EV_REFUSED,	/* closed at once: wrong user for this socket */
+	CLIENT_EV_DISCONNECT,
+};
+
+/* A connection came, was refused, or went; released: how many leases its
+ * owner lost with it. */
+void events_client(struct daemon *d, const struct client *c, enum client_event ev,
+		   int released);
 /* "daemon_start", "daemon_stop", "reexec": with the daemon's counts. */
 void events_daemon(struct daemon *d, const char *event);
 
