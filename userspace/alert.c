@@ -227,9 +227,12 @@ void alert_raise(struct alerts *al, struct json_object *rec)
 	struct json_object *ev, *msg;
 
 	al->st.raised++;
-	json_object_object_get_ex(rec, "event", &ev);
-	syslog(LOG_ALERT | LOG_DAEMON, "lockwarden alert: %s: %s", json_object_get_string(ev),
-	       json_object_object_get_ex(rec, "message", &msg) ? json_object_get_string(msg) :
+	if (!json_object_object_get_ex(rec, "event", &ev) || !json_object_is_type(ev, json_type_string))
+		ev = NULL;
+	syslog(LOG_ALERT | LOG_DAEMON, "lockwarden alert: %s: %s",
+	       ev ? json_object_get_string(ev) : "?",
+	       json_object_object_get_ex(rec, "message", &msg) &&
+	       json_object_is_type(msg, json_type_string) ? json_object_get_string(msg) :
 	       json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN |
 					      JSON_C_TO_STRING_NOSLASHESCAPE));
 	if (al->hook)

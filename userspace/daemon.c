@@ -192,11 +192,18 @@ static void client_closed(void *data, struct client *c)
 	daemon_update_idle(d);
 }
 
-void daemon_report(struct daemon *d, struct json_object *rec)
+static bool is_critical(struct json_object *rec)
 {
 	struct json_object *sev;
-	bool critical = json_object_object_get_ex(rec, "severity", &sev) &&
-			!strcmp(json_object_get_string(sev), "critical");
+
+	return json_object_object_get_ex(rec, "severity", &sev) &&
+	       json_object_is_type(sev, json_type_string) &&
+	       !strcmp(json_object_get_string(sev), "critical");
+}
+
+void daemon_report(struct daemon *d, struct json_object *rec)
+{
+	bool critical = is_critical(rec);
 
 	recent_add(&d->recent, rec);
 	if (critical)
@@ -209,12 +216,10 @@ void daemon_report(struct daemon *d, struct json_object *rec)
 static void audit_note(void *data, struct json_object *rec)
 {
 	struct daemon *d = data;
-	struct json_object *sev, *msg;
-	bool critical = json_object_object_get_ex(rec, "severity", &sev) &&
-			!strcmp(json_object_get_string(sev), "critical");
+	struct json_object *msg;
 
 	if (json_object_object_get_ex(rec, "message", &msg))
-		log_msg(critical ? LOG_LVL_ERROR : LOG_LVL_WARN, __FILE__, "audit log %s: %s",
+		log_msg(is_critical(rec) ? LOG_LVL_ERROR : LOG_LVL_WARN, __FILE__, "audit log %s: %s",
 			d->cfg.audit_log, json_object_get_string(msg));
 	daemon_report(data, rec);
 }

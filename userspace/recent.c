@@ -9,7 +9,7 @@ static bool kept(struct json_object *rec)
 	static const char *const events[] = { "violation", "warning", "denied" };
 	struct json_object *ev;
 
-	if (!json_object_object_get_ex(rec, "event", &ev))
+	if (!json_object_object_get_ex(rec, "event", &ev) || !json_object_is_type(ev, json_type_string))
 		return false;
 	for (size_t i = 0; i < ARRAY_SIZE(events); i++)
 		if (!strcmp(json_object_get_string(ev), events[i]))
