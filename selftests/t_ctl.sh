@@ -110,6 +110,25 @@ ctl_errors() {
 	[ $? -eq 1 ] && grep -q "Cannot find program" <<<"$out" || echo "lock socket: $out"
 }
 
+# Malformed calls to both admin programs get libvirt's error replies.
+ctl_bad_rpc() {
+	local out
+
+	out=$(printf '%s\n' "connect /run/libvirt/virtlockd-admin-sock" \
+		"frame prog=0x06900690 vers=1 proc=5 type=0 serial=1 status=0 raw:000000" reply \
+		"frame prog=0x4C574144 vers=1 proc=4 type=0 serial=2 status=0 u:1" reply \
+		"frame prog=0x4C574144 vers=1 proc=99 type=0 serial=3 status=0" reply \
+		"frame prog=0x06900690 vers=1 proc=1 type=0 serial=4 status=0 u:7" reply | "$PROBE")
+	grep -q '^reply serial=1 proc=5 ERROR code=39 .*message=Unable to decode message payload' \
+		<<<"$out" || echo "short lookup-server: $out"
+	grep -q '^reply serial=2 proc=4 ERROR code=39 .*Unable to decode' <<<"$out" ||
+		echo "short violations call: $out"
+	grep -q '^reply serial=3 proc=99 ERROR code=39 .*unknown procedure: 99' <<<"$out" ||
+		echo "unknown procedure: $out"
+	grep -q '^reply serial=4 proc=1 ERROR code=8 .*unsupported flags (0x7) in function adminDispatchConnectOpen' \
+		<<<"$out" || echo "bad flags: $out"
+}
+
 if ! setup >"$OUT/setup.why" 2>&1; then
 	fail ctl/setup "$(tr '\n' ' ' <"$OUT/setup.why")"
 	exit 0
@@ -125,6 +144,7 @@ fi
 check ctl/test-alert ctl_test_alert
 check ctl/reexec ctl_reexec
 check ctl/errors ctl_errors
+check ctl/bad-rpc ctl_bad_rpc
 kill "$VMS" 2>/dev/null
 daemon_stop
 exit 0

@@ -147,18 +147,22 @@ static bool matches(const struct filter *f, struct json_object *rec)
 
 /* ---- reading ---- */
 
+/* Complaints shown; a file that is not an audit log at all is summed up. */
+#define BAD_SHOWN 10
+
 /* Complain about the log on stderr, and remember that it was not clean. */
 __attribute__((format(printf, 2, 3)))
 static void bad(struct scan *s, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (s->bad++ >= BAD_SHOWN)
+		return;
 	va_start(ap, fmt);
 	fputs("lockwarden-audit: ", stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
-	s->bad++;
 }
 
 /* The complete lines r has now. */
@@ -670,5 +674,8 @@ int main(int argc, char **argv)
 		hashmap_free(&s.by_offender);
 	}
 	free(log);
+	if (s.bad > BAD_SHOWN)
+		fprintf(stderr, "lockwarden-audit: and %lu more unreadable records or files\n",
+			s.bad - BAD_SHOWN);
 	return s.bad ? 1 : 0;
 }
