@@ -59,6 +59,7 @@ struct audit {
 	struct buf pending;		/* newline-separated JSON records */
 	uint64_t pending_since;		/* CLOCK_MONOTONIC ns of its oldest record */
 	bool pending_critical;
+	bool urgent;			/* someone waits for it: no gathering */
 	bool writer_idle, busy, stop, tidy_done;
 	size_t held;			/* bytes of the writer's batch not yet sealed */
 	size_t unwritten;		/* bytes the writer holds but has not written */
@@ -688,7 +689,8 @@ static void *writer_main(void *arg)
 			deadline_wait(a, a->retry_at);
 			continue;
 		}
-		if (!a->failing && !a->stop && !held && !a->pending_critical && !a->tidy_done &&
+		if (!a->failing && !a->stop && !held && !a->pending_critical && !a->urgent &&
+		    !a->tidy_done &&
 		    a->pending.len < a->queue_max / 2 &&
 		    now_mono_ns() < a->pending_since + COALESCE_MS * 1000000ull) {
 			deadline_wait(a, a->pending_since + COALESCE_MS * 1000000ull);
@@ -704,6 +706,7 @@ static void *writer_main(void *arg)
 			a->pending.len = 0;
 			a->batch_critical = a->pending_critical;
 			a->pending_critical = false;
+			a->urgent = false;
 		}
 		tidied = a->tidy_done;
 		a->tidy_done = false;
@@ -792,7 +795,9 @@ static int wait_written(struct audit *a, uint64_t deadline)
 
 	audit_flush(a);
 	pthread_mutex_lock(&a->mu);
-	a->pending_critical = true;	/* no gathering: write it now */
+	/* Write it now, but sync only as the policy says: an exec needs the
+	 * records in the file, the next image reads them from the cache. */
+	a->urgent = true;
 	pthread_cond_signal(&a->wake);
 	while (a->pending.len || a->busy || a->unwritten) {
 		struct timespec ts = {
