@@ -516,9 +516,12 @@ static void *tidy_main(void *arg)
 			char *plain = auditlog_segment_path(a->path, segs[i].last_seq, false);
 			int rc = 0;
 
-			if (!segs[i].live && !segs[i].gz)
-				rc = compress_segment(plain, auditlog_segment_path(a->path,
-						      segs[i].last_seq, true));
+			if (!segs[i].live && !segs[i].gz) {
+				char *gz = auditlog_segment_path(a->path, segs[i].last_seq, true);
+
+				rc = compress_segment(plain, gz);
+				free(gz);
+			}
 			if (rc < 0) {
 				pthread_mutex_lock(&a->mu);
 				a->st.compress_errors++;
