@@ -59,6 +59,7 @@ struct {
 #define NR_openat		257
 #define NR_openat2		437
 #define SYSCALL_NR(regs)	((regs)->orig_ax)
+#define TS_COMPAT		0x0002	/* arch/x86/include/asm/thread_info.h */
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_open			-1000	/* none: never a syscall number, nor NO_SYSCALL */
 #define NR_creat		-1001
@@ -69,6 +70,17 @@ struct {
 #else
 #error "the open syscalls of this architecture are not listed"
 #endif
+
+/* A 32-bit syscall numbers its calls otherwise (ia32's 2 is fork): not
+ * ours to read; fanotify still sees those opens. */
+static __always_inline bool compat_syscall(struct task_struct *task)
+{
+#if defined(__TARGET_ARCH_x86)
+	return task->thread_info.status & TS_COMPAT;
+#else
+	return false;
+#endif
+}
 
 static __always_inline bool open_syscall(long nr)
 {
@@ -232,7 +244,7 @@ int BPF_PROG(ow_sys_exit, struct pt_regs *regs, long ret)
 	if (ret < 0)
 		return 0;
 	nr = SYSCALL_NR(regs);
-	if (!open_syscall(nr))
+	if (!open_syscall(nr) || compat_syscall(bpf_get_current_task_btf()))
 		return 0;
 	/*
 	 * ret is the new fd: current->files->fdt->fd[ret]. Direct loads
