@@ -85,10 +85,13 @@ fault_audit_full() {
 }
 
 # hold_start N [-r]: N VMs with 4 disks each take them and keep them until
-# hold_stop (with -r they release them first); prints why not, or nothing.
+# hold_stop (with -r they release them first).  Both set HOLD_WHY to what
+# went wrong, or empty; call them in the test's own shell, not in $(...):
+# hold_stop waits for the process hold_start started.
 hold_start() {
 	local i
 
+	HOLD_WHY=""
 	# Not a word of an earlier holder's output may count.
 	rm -f "$OUT/release" "$OUT/hold.out"
 	"$LOADGEN" hold -n "$1" -k 4 -l $LS ${2:-} >"$OUT/hold.out" 2>&1 \
@@ -98,15 +101,12 @@ hold_start() {
 		grep -qs '^held' "$OUT/hold.out" && return
 		sleep 0.1
 	done
-	touch "$OUT/release"
-	echo "the VMs did not get their disks: $(head -n 1 "$OUT/hold.out")"
+	HOLD_WHY="the VMs did not get their disks: $(head -n 1 "$OUT/hold.out")"
 }
 
-# hold_stop: the holders go; prints why they failed, or nothing.  Waits for
-# them: call it in the shell that ran hold_start, not in $(...).
 hold_stop() {
 	touch "$OUT/release"
-	wait "$HOLD_PID" || echo "the holders failed: $(grep -m1 '^error' "$OUT/hold.out")"
+	wait "$HOLD_PID" || HOLD_WHY="the holders failed: $(grep -m1 '^error' "$OUT/hold.out")"
 }
 
 # The lock files of VMs 0..N-1, 4 disks each.
@@ -138,7 +138,8 @@ fault_daemon_sigkill() {
 
 	daemon_start "$LOCKWARDEND" || { echo "$DAEMON_ERR"; return; }
 	mapfile -t files < <(hold_files 50)
-	why=$(hold_start 50)
+	hold_start 50
+	why=$HOLD_WHY
 	[ -n "$why" ] || why=$(probe_says "${files[@]}")
 	kill -KILL "$DAEMON_PID"
 	wait "$DAEMON_PID" 2>/dev/null
@@ -152,7 +153,7 @@ fault_daemon_sigkill() {
 			[ -n "$why" ] || why=$(grep -m1 ': error : ' "$DAEMON_LOG")
 		fi
 	fi
-	hold_stop >/dev/null	# its connections died with the daemon
+	hold_stop	# its connections died with the daemon: it fails
 	echo "$why"
 	[ -n "$why" ] || daemon_ok
 }
@@ -213,8 +214,8 @@ fault_state_unwritable() {
 	echo "$REEXEC_CONF_TEXT" >"$conf"
 	daemon_start "$LOCKWARDEND" -f "$conf" || { echo "$DAEMON_ERR"; return; }
 	mapfile -t files < <(hold_files 100)
-	why=$(hold_start 100 -r)
-	[ -n "$why" ] && { echo "$why"; return; }
+	hold_start 100 -r
+	[ -n "$HOLD_WHY" ] && { echo "$HOLD_WHY"; hold_stop; return; }
 	if [ "$1" = full ]; then
 		dd if=/dev/zero of=/run/fill bs=64k 2>/dev/null
 	else
@@ -231,10 +232,8 @@ fault_state_unwritable() {
 	fi
 	[ -n "$why" ] || why=$(reexec_expect 'restored lockwarden state')
 	[ -n "$why" ] || why=$(probe_says "${files[@]}")
-	if [ -z "$why" ]; then
-		hold_stop >"$OUT/hold.stop"	# not in a subshell: it waits for them
-		why=$(cat "$OUT/hold.stop")
-	fi
+	hold_stop
+	[ -n "$why" ] || why=$HOLD_WHY
 	[ -n "$why" ] || why=$("$LOADGEN" probe "${files[@]}" | grep -v -m1 ' absent$')
 	echo "$why"
 	[ -n "$why" ] || daemon_ok
