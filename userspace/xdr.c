@@ -91,6 +91,8 @@ void buf_reserve(struct buf *b, size_t more)
 
 void buf_append(struct buf *b, const void *p, size_t n)
 {
+	if (!n)
+		return;		/* an empty buffer has no data to memcpy into */
 	buf_reserve(b, n);
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
