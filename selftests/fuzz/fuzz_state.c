@@ -53,9 +53,8 @@ static const char *const valid_state =
 	"\"ownerUUID\":\"00112233-4455-6677-8899-aabbccddeeff\"}}]}}},"
 	"\"defaultLockspace\":{\"resources\":[]},\"lockspaces\":[{\"directory\":\"ls\","
 	"\"resources\":[{\"name\":\"res\",\"path\":\"ls/res\",\"fd\":204,\"lockHeld\":true,"
-	"\"flags\":0,\"owners\":[4242],\"lockwarden\":{\"posix\":false,\"dev\":4000000000,"
-	"\"ino\":4000000204,"
-	"\"id\":1}}]}],\"lockwarden\":{\"next_resource_id\":5,\"pidfile\":"
+	"\"flags\":0,\"owners\":[4242],\"lockwarden\":[false,4000000000,4000000204,1]}]}],"
+	"\"lockwarden\":{\"next_resource_id\":5,\"pidfile\":"
 	"{\"path\":\"virtlockd.pid\",\"fd\":207},\"victims\":[]}}";
 
 static void place(int fd, int at)

@@ -176,7 +176,7 @@ def client(fd, cid, owner=None):
 def resource(name, path, fd, flags, ours=None):
     r = {'name': name, 'path': path, 'fd': fd, 'lockHeld': True, 'flags': flags, 'owners': [4242]}
     if ours is not None:
-        r['lockwarden'] = {'posix': ours, 'dev': 4000000000, 'ino': 4000000000 + fd, 'id': fd - 200}
+        r['lockwarden'] = [ours, 4000000000, 4000000000 + fd, fd - 200]   # posix, dev, ino, id
     return r
 
 
