@@ -22,6 +22,7 @@
 
 #define PIN_ROOT	"/sys/fs/bpf/lockwarden"
 #define SAVE_SYNC_MS	2000
+#define DETACH_GRACE_MS	1000
 
 struct guard_owner {
 	pid_t pid;
@@ -81,7 +82,13 @@ struct guard {
 	char *pin_dir;
 	struct loop_timer after_save;	/* fires only if the exec did not happen */
 	struct loop_timer start;	/* the first turn of the loop */
+	struct loop_timer detach;	/* nothing guarded for DETACH_GRACE_MS */
 	bool started;
+	/* What the old image had in the map and marked, when its rules were
+	 * ours: taken as it is instead of redone (see adopt_watching). */
+	char *rules_fp;			/* the config that decides what is watched */
+	bool saved_valid;
+	size_t saved_mapped, saved_marked;
 };
 
 /* ---- the table ---- */
@@ -230,20 +237,28 @@ static void watch_failed(struct guard_entry *e, const char *monitor, int rc)
  * not off, and marked for fanotify too unless a resource on it is an
  * adopted POSIX lock. fd is an open fd of the inode (a resource's).
  */
-static void entry_watch(struct guard *g, struct guard_entry *e, int fd)
+static void entry_wants(const struct guard *g, const struct guard_entry *e, bool *map, bool *mark)
 {
 	bool watch = e->nres && e->policy != GUARD_OFF;
+
+	*map = g->bpf && watch;
 	/*
 	 * Never a fanotify mark on an adopted process-owned (POSIX) lock:
 	 * every event hands the daemon an fd of the file, and closing any
 	 * fd of a file drops the POSIX locks this process holds on it. BPF
 	 * alone watches those.
 	 */
-	bool mark = watch && !entry_posix(e);
+	*mark = g->fan && watch && !entry_posix(e);
+}
+
+static void entry_watch(struct guard *g, struct guard_entry *e, int fd)
+{
 	struct ow_value v;
+	bool map, mark;
 	int rc;
 
-	if (g->bpf && watch) {
+	entry_wants(g, e, &map, &mark);
+	if (map) {
 		entry_value(e, &v);
 		if ((rc = bpfmon_set(g->bpf, e->dev, e->ino, &v)) < 0)
 			watch_failed(e, "the BPF open monitor", rc);
@@ -254,7 +269,7 @@ static void entry_watch(struct guard *g, struct guard_entry *e, int fd)
 		e->in_map = false;
 		g->nmapped--;
 	}
-	if (g->fan && mark && !e->marked) {
+	if (mark && !e->marked) {
 		if ((rc = fanmon_mark(g->fan, fd)) < 0)
 			watch_failed(e, "the fanotify monitor", rc);
 		else if (++g->nmarked)
@@ -266,23 +281,43 @@ static void entry_watch(struct guard *g, struct guard_entry *e, int fd)
 	}
 }
 
-/* The programs run on every syscall while attached: only while needed. */
+static void detach_idle(struct loop_timer *t)
+{
+	struct guard *g = container_of(t, struct guard, detach);
+
+	if (g->bpf && !g->nmapped && bpfmon_attached(g->bpf)) {
+		bpfmon_detach(g->bpf);
+		log_debug("guard: nothing guarded; BPF open monitor detached");
+	}
+}
+
+/*
+ * The programs run on every syscall while attached: only while something
+ * is guarded. But attaching or detaching a tracepoint patches kernel text
+ * on every CPU, costlier than a whole lock cycle, so a table that empties
+ * and fills again at once (a VM restarting, libvirtd's release then
+ * acquire) keeps them attached for DETACH_GRACE_MS.
+ */
 static void bpf_attach_update(struct guard *g)
 {
 	int rc;
 
-	if (!g->bpf || !g->nmapped == !bpfmon_attached(g->bpf))
+	if (!g->bpf)
 		return;
 	if (!g->nmapped) {
-		bpfmon_detach(g->bpf);
-		log_debug("guard: nothing guarded; BPF open monitor detached");
-	} else if ((rc = bpfmon_attach(g->bpf)) < 0) {
+		if (bpfmon_attached(g->bpf) && !g->detach.armed)
+			loop_timer_arm(g->d->loop, &g->detach, DETACH_GRACE_MS, detach_idle);
+		return;
+	}
+	loop_timer_disarm(g->d->loop, &g->detach);
+	if (bpfmon_attached(g->bpf))
+		return;
+	if ((rc = bpfmon_attach(g->bpf)) < 0)
 		log_warn("guard: cannot attach the BPF open monitor (%s): %s; %s",
 			 bpfmon_hook(g->bpf), strerror(-rc),
 			 g->fan ? "fanotify alone watches" : "opens go unwatched");
-	} else {
+	else
 		log_debug("guard: BPF open monitor attached (%s)", bpfmon_hook(g->bpf));
-	}
 }
 
 static struct guard_entry *table_add(struct guard *g, const struct resource *res)
@@ -359,6 +394,37 @@ static int resync_one(struct lockspace *ls, struct resource *res, void *arg)
 static bool in_table(void *data, dev_t dev, ino_t ino)
 {
 	return entry_find(data, dev, ino) != NULL;
+}
+
+/*
+ * After a re-exec the pinned map and the inherited fanotify group hold
+ * what the old image put there. When the rules that decide it are the
+ * same (guard_state_save recorded them) and the counts agree, take it as
+ * it is rather than redo ten thousand map updates and marks in the pause.
+ */
+static bool adopt_watching(struct guard *g)
+{
+	struct hashmap_entry *he, *nx;
+	size_t i, mapped = 0, marked = 0;
+	bool map, mark;
+
+	if (!g->saved_valid)
+		return false;
+	hashmap_foreach(&g->table, he, nx, i) {
+		entry_wants(g, he->value, &map, &mark);
+		mapped += map;
+		marked += mark;
+	}
+	if (mapped != g->saved_mapped || marked != g->saved_marked)
+		return false;
+	hashmap_foreach(&g->table, he, nx, i) {
+		struct guard_entry *e = he->value;
+
+		entry_wants(g, e, &e->in_map, &e->marked);
+	}
+	g->nmapped = mapped;
+	g->nmarked = marked;
+	return true;
 }
 
 static void resync(struct guard *g)
@@ -743,6 +809,27 @@ static char *pin_dir_for(struct daemon *d)
 			 (unsigned long long)h);
 }
 
+/* What decides which inodes are in the map and marked: the policy, its
+ * per-path overrides and the monitors. */
+static void fp_add(char **fp, const char *sep, const char *s)
+{
+	char *next = xasprintf("%s%s%s", *fp, sep, s);
+
+	free(*fp);
+	*fp = next;
+}
+
+static char *rules_fingerprint(const struct config *cfg)
+{
+	char *fp = xstrdup(cfg->guard_policy);
+
+	for (size_t i = 0; i < cfg->guard_policy_paths.n; i++)
+		fp_add(&fp, "|", cfg->guard_policy_paths.v[i]);
+	for (size_t i = 0; i < cfg->guard_monitors.n; i++)
+		fp_add(&fp, "/", cfg->guard_monitors.v[i]);
+	return fp;
+}
+
 /* The monitors the config wants and restore did not bring. */
 static void start_monitors(struct guard *g)
 {
@@ -755,7 +842,10 @@ static void start_monitors(struct guard *g)
 		fanmon_new(&fp, &g->fan, &g->fan_error);
 	g->started = true;
 	say_monitors(g);
-	resync(g);
+	if (adopt_watching(g))
+		bpf_attach_update(g);
+	else
+		resync(g);
 }
 
 /*
@@ -786,6 +876,7 @@ int guard_new(struct daemon *d, struct guard **out)
 	pthread_mutex_init(&g->lock, NULL);
 	hashmap_init(&g->table);
 	guard_rules_init(&g->rules, &d->cfg);
+	g->rules_fp = rules_fingerprint(&d->cfg);
 	g->merge.loop = d->loop;
 	g->merge.emit = emit;
 	g->merge.data = g;
@@ -804,6 +895,7 @@ void guard_free(struct guard *g)
 		return;
 	loop_timer_disarm(g->d->loop, &g->start);
 	loop_timer_disarm(g->d->loop, &g->after_save);
+	loop_timer_disarm(g->d->loop, &g->detach);
 	fanmon_free(g->fan);
 	if (g->bpf)
 		bpfmon_poll(g->bpf);
@@ -818,6 +910,7 @@ void guard_free(struct guard *g)
 	free(g->bpf_error);
 	free(g->fan_error);
 	free(g->pin_dir);
+	free(g->rules_fp);
 	free(g);
 }
 
@@ -862,6 +955,9 @@ int guard_state_save(struct guard *g, struct json_object *obj)
 	} else if (g->bpf) {
 		json_object_object_add(obj, "bpf", o);
 	}
+	json_object_object_add(obj, "rules", json_object_new_string_len(g->rules_fp, strlen(g->rules_fp)));
+	json_object_object_add(obj, "mapped", json_object_new_uint64(g->bpf ? g->nmapped : 0));
+	json_object_object_add(obj, "marked", json_object_new_uint64(g->fan ? g->nmarked : 0));
 	loop_timer_arm(g->d->loop, &g->after_save, 0, exec_failed);
 	return 0;
 }
@@ -884,6 +980,13 @@ int guard_state_restore(struct guard *g, struct json_object *obj)
 			 why);
 		free(why);
 	}
+	/* Only monitors taken over hold anything: a new one starts empty. */
+	g->saved_valid = json_object_object_get_ex(obj, "rules", &o) &&
+			 !strcmp(json_object_get_string(o), g->rules_fp);
+	g->saved_mapped = json_object_object_get_ex(obj, "mapped", &o) && g->bpf &&
+			  json_object_object_get_ex(obj, "bpf", NULL) ? json_object_get_uint64(o) : 0;
+	g->saved_marked = json_object_object_get_ex(obj, "marked", &o) && g->fan &&
+			  json_object_object_get_ex(obj, "fanotify", NULL) ? json_object_get_uint64(o) : 0;
 	start_monitors(g);
 	return 0;
 }
