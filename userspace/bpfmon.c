@@ -39,11 +39,22 @@ static const struct hook hooks[] = {
 	{ "tp_btf/sys_exit", sys_exit_prog },
 };
 
+/*
+ * The monitor works on plain fds: its maps, its program, its link. A fresh
+ * one loads them from the skeleton; one taken over after a re-exec gets
+ * them from bpffs pins, with no load and no verifier run in the pause.
+ */
+enum { MAP_GUARDED, MAP_EVENTS, MAP_STATS, MAP_COUNT };
+
+static const char *const map_names[MAP_COUNT] = { "guarded", "events", "stats" };
+
 struct bpfmon {
 	struct bpfmon_params p;
 	const struct hook *hook;
-	struct openwatch_bpf *skel;
-	struct bpf_link *link;		/* NULL: detached */
+	struct openwatch_bpf *skel;	/* NULL when taken over from pins */
+	int map[MAP_COUNT];		/* the skeleton's, or our own from pins */
+	int prog;
+	int link;			/* -1: detached */
 	struct ring_buffer *rb;
 	struct loop_source src;
 	/* The start-up probe: its inode, and whether its open was seen. */
@@ -100,8 +111,24 @@ static void skel_free(struct bpfmon *m)
 	m->src.fn = NULL;
 	ring_buffer__free(m->rb);
 	m->rb = NULL;
+	if (!m->skel) {
+		for (int i = 0; i < MAP_COUNT; i++)
+			m->map[i] = safe_close(m->map[i]);
+		m->prog = safe_close(m->prog);
+	}
 	openwatch_bpf__destroy(m->skel);
 	m->skel = NULL;
+}
+
+static struct bpfmon *bpfmon_alloc(const struct bpfmon_params *p)
+{
+	struct bpfmon *m = xcalloc(1, sizeof(*m));
+
+	m->p = *p;
+	for (int i = 0; i < MAP_COUNT; i++)
+		m->map[i] = -1;
+	m->prog = m->link = -1;
+	return m;
 }
 
 void bpfmon_free(struct bpfmon *m)
@@ -117,15 +144,17 @@ static char *pin_path(const char *dir, const char *name)
 	return xasprintf("%s/%s", dir, name);
 }
 
-/*
- * Open and load the skeleton with one hook's program only; with pin_dir,
- * on the maps pinned there (a re-exec) instead of new ones.
- */
-static int skel_load(struct bpfmon *m, const struct hook *h, const char *pin_dir)
+static int ring_new(struct bpfmon *m)
 {
-	struct bpf_map *maps[3];
+	m->rb = ring_buffer__new(m->map[MAP_EVENTS], on_event, m, NULL);
+	return m->rb ? 0 : -errno;
+}
+
+/* Open and load the skeleton with one hook's program only. */
+static int skel_load(struct bpfmon *m, const struct hook *h)
+{
 	struct stat ns;
-	int rc, fd;
+	int rc;
 
 	if (!(m->skel = openwatch_bpf__open()))
 		return -errno;
@@ -135,25 +164,14 @@ static int skel_load(struct bpfmon *m, const struct hook *h, const char *pin_dir
 	m->skel->rodata->pidns_ino = ns.st_ino;
 	for (size_t i = 0; i < ARRAY_SIZE(hooks); i++)
 		bpf_program__set_autoload(hooks[i].prog(m->skel), &hooks[i] == h);
-	maps[0] = m->skel->maps.guarded;
-	maps[1] = m->skel->maps.events;
-	maps[2] = m->skel->maps.stats;
-	for (size_t i = 0; pin_dir && i < ARRAY_SIZE(maps); i++) {
-		char *path = pin_path(pin_dir, bpf_map__name(maps[i]));
-
-		fd = bpf_obj_get(path);
-		rc = fd < 0 ? -errno : bpf_map__reuse_fd(maps[i], fd);
-		if (fd >= 0)
-			close(fd);
-		free(path);
-		if (rc < 0)
-			return rc;
-	}
 	if ((rc = openwatch_bpf__load(m->skel)) < 0)
 		return rc;
 	m->hook = h;
-	m->rb = ring_buffer__new(bpf_map__fd(m->skel->maps.events), on_event, m, NULL);
-	return m->rb ? 0 : -errno;
+	m->map[MAP_GUARDED] = bpf_map__fd(m->skel->maps.guarded);
+	m->map[MAP_EVENTS] = bpf_map__fd(m->skel->maps.events);
+	m->map[MAP_STATS] = bpf_map__fd(m->skel->maps.stats);
+	m->prog = bpf_program__fd(h->prog(m->skel));
+	return ring_new(m);
 }
 
 static void key_of(struct ow_key *k, dev_t dev, ino_t ino)
@@ -167,7 +185,7 @@ int bpfmon_set(struct bpfmon *m, dev_t dev, ino_t ino, const struct ow_value *v)
 	struct ow_key k;
 
 	key_of(&k, dev, ino);
-	if (bpf_map_update_elem(bpf_map__fd(m->skel->maps.guarded), &k, v, BPF_ANY) < 0)
+	if (bpf_map_update_elem(m->map[MAP_GUARDED], &k, v, BPF_ANY) < 0)
 		return -errno;
 	return 0;
 }
@@ -177,14 +195,14 @@ int bpfmon_del(struct bpfmon *m, dev_t dev, ino_t ino)
 	struct ow_key k;
 
 	key_of(&k, dev, ino);
-	if (bpf_map_delete_elem(bpf_map__fd(m->skel->maps.guarded), &k) < 0 && errno != ENOENT)
+	if (bpf_map_delete_elem(m->map[MAP_GUARDED], &k) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
 }
 
 void bpfmon_prune(struct bpfmon *m, bool (*keep)(void *data, dev_t dev, ino_t ino), void *data)
 {
-	int fd = bpf_map__fd(m->skel->maps.guarded);
+	int fd = m->map[MAP_GUARDED];
 	struct ow_key k, next;
 	bool first = true;
 
@@ -197,25 +215,26 @@ void bpfmon_prune(struct bpfmon *m, bool (*keep)(void *data, dev_t dev, ino_t in
 	}
 }
 
+/* Every hook here (lsm, fexit, tp_btf) attaches as a BTF-typed raw tracepoint. */
 int bpfmon_attach(struct bpfmon *m)
 {
-	if (m->link)
+	if (m->link >= 0)
 		return 0;
-	m->link = bpf_program__attach(m->hook->prog(m->skel));
-	if (!m->link)
+	m->link = bpf_raw_tracepoint_open(NULL, m->prog);
+	if (m->link < 0)
 		return -errno;
+	fd_set_cloexec(m->link, true);
 	return 0;
 }
 
 void bpfmon_detach(struct bpfmon *m)
 {
-	bpf_link__destroy(m->link);
-	m->link = NULL;
+	m->link = safe_close(m->link);
 }
 
 bool bpfmon_attached(const struct bpfmon *m)
 {
-	return m->link != NULL;
+	return m->link >= 0;
 }
 
 const char *bpfmon_hook(const struct bpfmon *m)
@@ -228,7 +247,7 @@ uint64_t bpfmon_lost(const struct bpfmon *m)
 	struct ow_stats st;
 	__u32 zero = 0;
 
-	if (bpf_map_lookup_elem(bpf_map__fd(m->skel->maps.stats), &zero, &st) < 0)
+	if (bpf_map_lookup_elem(m->map[MAP_STATS], &zero, &st) < 0)
 		return 0;
 	return st.lost;
 }
@@ -284,16 +303,15 @@ static int watch(struct bpfmon *m)
 
 int bpfmon_new(const struct bpfmon_params *p, struct bpfmon **out, char **why)
 {
-	struct bpfmon *m = xcalloc(1, sizeof(*m));
+	struct bpfmon *m = bpfmon_alloc(p);
 	char *tried = xstrdup("");
 	int rc = -ENOENT;
 
 	libbpf_set_print(libbpf_log);
-	m->p = *p;
 	for (size_t i = 0; i < ARRAY_SIZE(hooks); i++) {
 		char *t;
 
-		if ((rc = skel_load(m, &hooks[i], NULL)) == 0 && (rc = probe(m)) == 0)
+		if ((rc = skel_load(m, &hooks[i])) == 0 && (rc = probe(m)) == 0)
 			break;
 		t = xasprintf("%s%s%s: %s", tried, *tried ? "; " : "", hooks[i].name,
 			      rc == -ENODATA ? "loads, but never fired" : strerror(-rc));
@@ -326,7 +344,7 @@ static int ensure_bpffs(void)
 	return 0;
 }
 
-static const char *const pin_names[] = { "guarded", "events", "stats", "link" };
+static const char *const pin_names[] = { "guarded", "events", "stats", "prog", "link" };
 
 void bpfmon_unpin(const char *pin_dir)
 {
@@ -339,11 +357,17 @@ void bpfmon_unpin(const char *pin_dir)
 	rmdir(pin_dir);
 }
 
+static int pin(int fd, const char *dir, const char *name)
+{
+	char *path = pin_path(dir, name);
+	int rc = bpf_obj_pin(fd, path) < 0 ? -errno : 0;
+
+	free(path);
+	return rc;
+}
+
 int bpfmon_save(struct bpfmon *m, const char *pin_dir, struct json_object *obj)
 {
-	struct bpf_map *maps[] = { m->skel->maps.guarded, m->skel->maps.events,
-				   m->skel->maps.stats };
-	char *path = NULL;
 	int rc;
 
 	if ((rc = ensure_bpffs()) < 0 || (rc = mkdir_p(pin_dir, 0700)) < 0)
@@ -351,22 +375,17 @@ int bpfmon_save(struct bpfmon *m, const char *pin_dir, struct json_object *obj)
 	bpfmon_unpin(pin_dir);		/* a crashed re-exec's leftovers */
 	if ((rc = mkdir_p(pin_dir, 0700)) < 0)
 		return rc;
-	for (size_t i = 0; i < ARRAY_SIZE(maps); i++) {
-		path = pin_path(pin_dir, bpf_map__name(maps[i]));
-		if ((rc = bpf_map__pin(maps[i], path)) < 0)
+	for (int i = 0; i < MAP_COUNT; i++)
+		if ((rc = pin(m->map[i], pin_dir, map_names[i])) < 0)
 			goto fail;
-		free(path);
-	}
-	path = pin_path(pin_dir, "link");
-	if (m->link && (rc = bpf_link__pin(m->link, path)) < 0)
+	if ((rc = pin(m->prog, pin_dir, "prog")) < 0 ||
+	    (m->link >= 0 && (rc = pin(m->link, pin_dir, "link")) < 0))
 		goto fail;
-	free(path);
 	json_object_object_add(obj, "pin_dir", json_object_new_string(pin_dir));
 	json_object_object_add(obj, "hook", json_object_new_string(m->hook->name));
-	json_object_object_add(obj, "attached", json_object_new_boolean(m->link != NULL));
+	json_object_object_add(obj, "attached", json_object_new_boolean(m->link >= 0));
 	return 0;
 fail:
-	free(path);
 	bpfmon_unpin(pin_dir);
 	return rc;
 }
@@ -379,56 +398,60 @@ static const char *obj_str(struct json_object *obj, const char *key)
 	       json_object_get_string(v) : NULL;
 }
 
+static int unpin_fd(const char *dir, const char *name, int *fd)
+{
+	char *path = pin_path(dir, name);
+
+	*fd = bpf_obj_get(path);
+	free(path);
+	if (*fd < 0)
+		return -errno;
+	return fd_set_cloexec(*fd, true);
+}
+
+/*
+ * Take over the old image's monitor from its pins: the maps with what is
+ * guarded and the events not yet read, the loaded program, and, when
+ * attached, its link, which stays attached throughout: detaching and
+ * attaching again would leave a moment when opens go unseen.
+ */
 int bpfmon_restore(const struct bpfmon_params *p, struct json_object *obj,
 		   struct bpfmon **out, char **why)
 {
 	const char *dir = obj_str(obj, "pin_dir"), *name = obj_str(obj, "hook");
-	struct bpfmon *m = xcalloc(1, sizeof(*m));
-	const struct hook *h = NULL;
+	struct bpfmon *m = bpfmon_alloc(p);
 	struct json_object *att;
-	char *path = NULL;
+	const char *what = "prog";
 	int rc = -EINVAL;
 
-	m->p = *p;
 	for (size_t i = 0; name && i < ARRAY_SIZE(hooks); i++)
 		if (!strcmp(hooks[i].name, name))
-			h = &hooks[i];
-	if (!dir || !h) {
+			m->hook = &hooks[i];
+	if (!dir || !m->hook) {
 		*why = xstrdup("the state names no pinned monitor");
 		goto fail;
 	}
-	if ((rc = skel_load(m, h, dir)) < 0) {
-		*why = xasprintf("cannot load %s on the maps pinned in %s: %s", h->name, dir,
-				 strerror(-rc));
-		goto fail;
-	}
-	/*
-	 * The old image's program stays attached, now ours: replacing it
-	 * would leave either a moment with both attached, reporting one open
-	 * twice, or one with none, missing opens. The program loaded here
-	 * takes over at the next attach, once nothing was guarded.
-	 */
-	if (json_object_object_get_ex(obj, "attached", &att) && json_object_get_boolean(att)) {
-		path = pin_path(dir, "link");
-		if (!(m->link = bpf_link__open(path))) {
-			rc = -errno;
-			*why = xasprintf("cannot open the pinned link %s: %s", path, strerror(-rc));
-			goto fail;
-		}
-	}
-	if ((rc = watch(m)) < 0) {
+	for (int i = 0; i < MAP_COUNT; i++)
+		if ((rc = unpin_fd(dir, what = map_names[i], &m->map[i])) < 0)
+			goto pinned;
+	if ((rc = unpin_fd(dir, what = "prog", &m->prog)) < 0)
+		goto pinned;
+	if (json_object_object_get_ex(obj, "attached", &att) && json_object_get_boolean(att) &&
+	    (rc = unpin_fd(dir, what = "link", &m->link)) < 0)
+		goto pinned;
+	if ((rc = ring_new(m)) < 0 || (rc = watch(m)) < 0) {
 		*why = xasprintf("cannot watch the ring buffer: %s", strerror(-rc));
 		goto fail;
 	}
 	bpfmon_unpin(dir);
-	free(path);
 	*out = m;
 	return 0;
+pinned:
+	*why = xasprintf("cannot take the pinned %s from %s: %s", what, dir, strerror(-rc));
 fail:
 	/* Nothing pinned may outlive this: it would watch for nobody. */
 	if (dir)
 		bpfmon_unpin(dir);
-	free(path);
 	bpfmon_free(m);
 	return rc;
 }

@@ -153,7 +153,7 @@ static bool client_allowed(struct daemon *d, const struct client *c)
 	return c->uid == (d->privileged ? 0 : geteuid());
 }
 
-void daemon_client_accepted(struct daemon *d, struct client *c)
+void daemon_client_accepted(struct daemon *d, struct client *c, bool restored)
 {
 	if (!client_allowed(d, c)) {
 		log_error("Disallowing client %d with uid %u on the %s socket",
@@ -162,9 +162,11 @@ void daemon_client_accepted(struct daemon *d, struct client *c)
 		client_close(c, "credentials");
 		return;
 	}
-	log_debug("new %s client %llu: pid %d uid %u", client_kind_name[c->kind],
-		  (unsigned long long)c->id, c->pid, (unsigned int)c->uid);
-	events_client(d, c, CLIENT_EV_CONNECT, 0);
+	log_debug("%s %s client %llu: pid %d uid %u", restored ? "restored" : "new",
+		  client_kind_name[c->kind], (unsigned long long)c->id, c->pid, (unsigned int)c->uid);
+	/* A client carried over a re-exec did not connect: the re-exec record says it. */
+	if (!restored)
+		events_client(d, c, CLIENT_EV_CONNECT, 0);
 	listener_update(&d->listeners[c->kind],
 			clients_count(&d->clients, c->kind) <
 			(c->kind == CLIENT_LOCK ? d->cfg.max_clients : d->cfg.admin_max_clients));

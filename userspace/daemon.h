@@ -82,8 +82,9 @@ struct lockspace *daemon_find_lockspace(struct daemon *d, const char *path);
 int daemon_add_lockspace(struct daemon *d, const char *path, struct lw_err *err);
 const struct lockspace_hooks *daemon_lockspace_hooks(struct daemon *d);
 
-/* A new connection: check its credentials, count it. */
-void daemon_client_accepted(struct daemon *d, struct client *c);
+/* A new connection (or one restored across a re-exec): check its
+ * credentials, count it. */
+void daemon_client_accepted(struct daemon *d, struct client *c, bool restored);
 /*
  * Everything the operator should learn of (violations, denials, lock and
  * client events) goes through here: the audit log, and for critical

@@ -115,7 +115,7 @@ static void listener_accept(struct loop_source *src, uint32_t events)
 			close(fd);
 			continue;
 		}
-		daemon_client_accepted(d, c);
+		daemon_client_accepted(d, c, false);
 	}
 }
 

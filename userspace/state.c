@@ -86,17 +86,18 @@ static uint8_t fd_bits(const struct daemon *d, int fd)
 	return fd >= 0 && (size_t)fd < d->inherited.size ? d->inherited.map[fd] : 0;
 }
 
-static bool inherited(const struct daemon *d, int fd)
-{
-	if (d->inherited.trusted)
-		return fd > 2 && fcntl(fd, F_GETFD) >= 0;
-	return fd_bits(d, fd) & INHERITED;
-}
-
-/* Account for an fd the state names; each may be named once. */
+/*
+ * Account for an fd the state names; each may be named once. A claimed fd
+ * is ours again: close-on-exec until the next re-exec clears it. In our
+ * own re-exec, setting that flag is also the check that the fd is open.
+ */
 static bool claim_fd(struct daemon *d, int fd)
 {
-	if (!inherited(d, fd) || (fd_bits(d, fd) & CLAIMED))
+	if (fd <= 2 || (fd_bits(d, fd) & CLAIMED))
+		return false;
+	if (!d->inherited.trusted && !(fd_bits(d, fd) & INHERITED))
+		return false;
+	if (fd_set_cloexec(fd, true) < 0)
 		return false;
 	mark(d, fd, CLAIMED);
 	return true;
@@ -613,7 +614,7 @@ static int check_connected(int fd)
 		return -errno;
 	if (type != SOCK_STREAM || domain != AF_UNIX || fd_is_listener(fd))
 		return -ENOTCONN;
-	return fd_set_cloexec(fd, true) < 0 ? -errno : fd_set_nonblock(fd);
+	return fd_set_nonblock(fd);
 }
 
 static int load_private(struct reader *r, struct client *c, struct json_object *priv,
@@ -817,7 +818,7 @@ static int load_resource(struct reader *r, struct lockspace *ls, struct json_obj
 	}
 	if (json_object_object_get_ex(o, "lockwarden", &ext) && load_resource_ext(r, res, ext, where) < 0)
 		goto fail;
-	if ((rc = fd_set_cloexec(res->fd, true)) < 0 || (rc = lockspace_adopt(ls, res, &err)) < 0) {
+	if ((rc = lockspace_adopt(ls, res, &err)) < 0) {
 		bad(r, where, "%s", err.message ? err.message : strerror(-rc));
 		lw_err_clear(&err);
 		goto fail;
@@ -897,7 +898,7 @@ static int load_ours(struct reader *r, struct json_object *ext)
 		return -EINVAL;
 	if (strcmp(path, d->paths.pidfile)) {
 		close(fd);		/* our lock on the old pid file goes with it */
-	} else if ((rc = pidfile_check(path, fd)) < 0 || (rc = fd_set_cloexec(fd, true)) < 0) {
+	} else if ((rc = pidfile_check(path, fd)) < 0) {
 		return bad(r, "lockwarden.pidfile", "inherited fd %d does not hold the pid file %s: %s",
 			   fd, path, strerror(-rc));
 	} else {
@@ -952,7 +953,7 @@ int state_apply(struct daemon *d, struct json_object *st)
 		clients_foreach(&d->clients, c) {
 			if (c->src.fd != ready.fd[i])
 				continue;
-			daemon_client_accepted(d, c);
+			daemon_client_accepted(d, c, true);
 			if (!c->closing)
 				client_resume(c);
 			break;
