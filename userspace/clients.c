@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "clients.h"
@@ -17,6 +18,7 @@ void clients_init(struct client_table *t, struct loop *l, const struct client_op
 	t->loop = l;
 	t->ops = *ops;
 	t->next_id = 1;
+	hashmap_init(&t->owners);
 }
 
 static void client_free(struct client *c)
@@ -28,8 +30,16 @@ static void client_free(struct client *c)
 	free(c);
 }
 
+static void unindex_owner(struct client *c)
+{
+	if (c->owner_key[0] && hashmap_get(&c->table->owners, c->owner_key) == c)
+		hashmap_remove(&c->table->owners, c->owner_key);
+	c->owner_key[0] = '\0';
+}
+
 static void unlink_client(struct client_table *t, struct client *c)
 {
+	unindex_owner(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -50,6 +60,7 @@ void clients_fini(struct client_table *t)
 		client_free(c);
 	}
 	t->count[CLIENT_LOCK] = t->count[CLIENT_ADMIN] = 0;
+	hashmap_free(&t->owners);
 }
 
 void clients_reap(struct client_table *t)
@@ -240,6 +251,40 @@ int clients_add(struct client_table *t, int fd, enum client_kind kind, struct cl
 	t->count[kind]++;
 	*out = c;
 	return 0;
+}
+
+/*
+ * The guard names the VM of every lock owner on every acquire; with a
+ * thousand clients a scan of the table each time would cost more than
+ * the lock. Several clients may register one owner pid (a VM's own
+ * connection, libvirtd's on its behalf): any of them names the VM.
+ */
+void client_index_owner(struct client *c)
+{
+	unindex_owner(c);
+	if (!c->owner_id || !c->owner_name)
+		return;
+	snprintf(c->owner_key, sizeof(c->owner_key), "%d", c->owner_pid);
+	if (!hashmap_get(&c->table->owners, c->owner_key))
+		hashmap_put(&c->table->owners, c->owner_key, c);
+}
+
+struct client *clients_owner(struct client_table *t, pid_t pid)
+{
+	struct client *c;
+	char key[16];
+
+	snprintf(key, sizeof(key), "%d", pid);
+	if ((c = hashmap_get(&t->owners, key)))
+		return c;
+	/* Its indexed client went; another may have registered it too. */
+	clients_foreach(t, c) {
+		if (c->owner_id && c->owner_pid == pid && c->owner_name) {
+			client_index_owner(c);
+			return c;
+		}
+	}
+	return NULL;
 }
 
 struct client *clients_find(struct client_table *t, uint64_t id)

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "lock_protocol.h"
+#include "hashmap.h"
 #include "loop.h"
 #include "xdr.h"
 
@@ -48,6 +49,8 @@ struct client {
 	char *owner_name;
 	uint8_t owner_uuid[LOCK_UUID_LEN];
 
+	char owner_key[16];		/* in the owner index, when indexed */
+
 	struct buf rx;			/* a partial frame, or frames held back */
 	struct buf tx;			/* replies not yet written */
 	bool closing;
@@ -71,6 +74,7 @@ struct client_table {
 	size_t count[CLIENT_KINDS];
 	uint64_t next_id;
 	struct client_ops ops;
+	struct hashmap owners;		/* owner pid -> a client registered for it */
 	uint8_t scratch[65536];
 };
 
@@ -91,6 +95,11 @@ void client_flush(struct client *c);
 void client_resume(struct client *c);
 
 struct client *clients_find(struct client_table *t, uint64_t id);
+
+/* After REGISTER set c's owner fields: index it by owner pid. */
+void client_index_owner(struct client *c);
+/* A live client registered for owner pid (its VM name and uuid), or NULL. */
+struct client *clients_owner(struct client_table *t, pid_t pid);
 size_t clients_count(const struct client_table *t, enum client_kind kind);
 
 #define clients_foreach(t, c) \

@@ -139,16 +139,6 @@ static struct guard_res *entry_res(struct guard_entry *e, unsigned int id)
 }
 
 /* The VM that registered pid as its owner, if its connection is here. */
-static const struct client *owner_client(struct guard *g, pid_t pid)
-{
-	struct client *c;
-
-	clients_foreach(&g->d->clients, c)
-		if (c->owner_id && c->owner_pid == pid && c->owner_name)
-			return c;
-	return NULL;
-}
-
 /*
  * Copy the owners of res, with their VMs. A VM learnt earlier is kept for
  * an owner whose connection is not here (a restored table, a helper's
@@ -159,7 +149,7 @@ static void owners_update(struct guard *g, struct guard_res *r, const struct res
 	struct guard_owner *owners = xcalloc(res->nowners + 1, sizeof(*owners));
 
 	for (size_t i = 0; i < res->nowners; i++) {
-		const struct client *c = owner_client(g, res->owners[i]);
+		const struct client *c = clients_owner(&g->d->clients, res->owners[i]);
 
 		owners[i].pid = res->owners[i];
 		if (c) {

@@ -118,6 +118,7 @@ static int proc_register(struct daemon *d, struct client *c, struct xdr_in *in,
 	memcpy(c->owner_uuid, uuid, sizeof(uuid));
 	c->owner_id = id;
 	c->owner_pid = (pid_t)pid;
+	client_index_owner(c);
 	log_debug("client %llu: owner name=%s id=%u pid=%u",
 		  (unsigned long long)c->id, c->owner_name, id, pid);
 out:

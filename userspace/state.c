@@ -637,6 +637,7 @@ static int load_private(struct reader *r, struct client *c, struct json_object *
 	if (parse_uuid(uuid, c->owner_uuid) < 0)
 		return bad(r, where, "malformed ownerUUID '%s'", uuid);
 	c->owner_name = xstrdup(name);
+	client_index_owner(c);
 	return 0;
 }
 
@@ -932,8 +933,9 @@ int state_apply(struct daemon *d, struct json_object *st)
 
 	r.ours = json_object_object_get_ex(st, "lockwarden", &ext) &&
 		 json_object_is_type(ext, json_type_object);
-	/* Lockspaces first: restored clients may have frames waiting. */
-	if (load_lockspaces(&r, st) < 0 || load_servers(&r, st, &ready) < 0 ||
+	/* Clients first, so the guard names each restored lock's VM; their
+	 * waiting frames are handled only once everything is restored. */
+	if (load_servers(&r, st, &ready) < 0 || load_lockspaces(&r, st) < 0 ||
 	    (r.ours && load_ours(&r, ext) < 0))
 		goto out;
 	if (!r.ours) {
