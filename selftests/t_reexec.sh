@@ -20,7 +20,7 @@ start_via() {
 	shift
 
 	mkdir -p "$OUT/bin"
-	echo "$CONF_TEXT" >"$OUT/reexec.conf"
+	printf '%s\n%s\n' "$CONF_TEXT" "${EXTRA_CONF:-}" >"$OUT/reexec.conf"
 	ln -sfn "$target" "$OUT/bin/daemon"
 	daemon_start "$OUT/bin/daemon" -f "$OUT/reexec.conf" "$@"
 }
@@ -153,10 +153,40 @@ exec_fails() {
 	grep -q "cannot execute $OUT/bin/daemon: Permission denied" "$DAEMON_LOG" ||
 		echo "no error logged for a binary that is not executable"
 	[ -e "$STATE" ] && echo "the state file of a failed exec was left behind"
+	audit_has 2 '"event":"reexec_failed"' || echo "no two reexec_failed records in the audit log"
 	ln -sfn "$LOCKWARDEND" "$OUT/bin/daemon"
 	upgrade || return
 	vm_expect "$BUSY_A" start X disk=/srv/img/a.img
 	vm_expect "alive A: yes" alive A
+}
+
+# audit_has N TEXT: the audit log gets N lines with TEXT within 3 s.
+audit_has() {
+	local i
+
+	for ((i = 0; i < 30; i++)); do
+		[ "$(grep -c -- "$2" "$OUT/audit.jsonl" 2>/dev/null)" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# An alert hook still running at a re-exec is reaped by the new image
+# when it exits: no zombie is left behind.
+hook_across_reexec() {
+	local zombies
+
+	printf '#!/bin/sh\ncat >/dev/null\nsleep 1\n' >"$OUT/hook"
+	chmod +x "$OUT/hook"
+	EXTRA_CONF="alert_hook = \"$OUT/hook\"" start_via "$LOCKWARDEND" || { echo "$DAEMON_ERR"; return; }
+	"$BUILD/lockwardenctl" test-alert >/dev/null || { echo "test-alert failed"; return; }
+	sleep 0.3
+	pgrep -P "$DAEMON_PID" >/dev/null || { echo "the hook is not running"; return; }
+	upgrade || return
+	sleep 2
+	zombies=$(ps -o pid=,stat= --ppid "$DAEMON_PID" | awk '$2 ~ /Z/' | wc -l)
+	[ "$zombies" -eq 0 ] || echo "$zombies zombie children of the daemon"
+	grep -q "will be reaped when it exits" "$DAEMON_LOG" || echo "the hook was not adopted"
 }
 
 # state_damaged SED_OR_CMD WANT_LOG: the new image finds the state file
@@ -255,7 +285,8 @@ reexec_half_frame() {
 	vm_expect "$BUSY_A" start X disk=/srv/img/a.img
 }
 
-export -f start_via restores upgrade two_vms reexec_holders reexec_half_frame reexec_load reexec_vm_killed \
+export -f start_via restores upgrade two_vms reexec_holders reexec_half_frame audit_has \
+	hook_across_reexec reexec_load reexec_vm_killed \
 	takeover exec_fails state_damaged state_future_keys stale_state inherited_lock_no_state
 export STATE BUSY_A CONF_TEXT
 
@@ -265,6 +296,7 @@ result reexec/half-frame-unregistered "$(fresh_ns reexec_half_frame)"
 result reexec/vm-killed-during-exec "$(fresh_ns reexec_vm_killed)"
 result reexec/takeover-virtlockd "$(fresh_ns takeover)"
 result reexec/exec-fails "$(fresh_ns exec_fails)"
+result reexec/hook-across-reexec "$(fresh_ns hook_across_reexec)"
 result reexec/state-missing "$(fresh_ns state_damaged "rm -f $STATE" \
 	"unusable: there is no state file")"
 result reexec/state-truncated "$(fresh_ns state_damaged \

@@ -8,11 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon.h"
+#include "events.h"
 #include "jsonw.h"
 #include "log.h"
 #include "pidfile.h"
@@ -477,6 +481,7 @@ int state_reexec(struct daemon *d)
 	sv.guard = json_object_new_object();
 	if (d->guard && (rc = guard_state_save(d->guard, sv.guard)) < 0) {
 		log_error("re-exec aborted: the monitors cannot be handed over; serving on");
+		events_daemon(d, "reexec_failed");
 		goto out;
 	}
 	jw_init(&sv.w, &text);
@@ -486,6 +491,7 @@ int state_reexec(struct daemon *d)
 	if (rc < 0) {
 		log_error("re-exec aborted: cannot write the state file %s: %s; serving on",
 			  d->paths.state, strerror(-rc));
+		events_daemon(d, "reexec_failed");
 		goto out;
 	}
 	set_cloexec_all(&sv.keep, false);
@@ -500,6 +506,7 @@ int state_reexec(struct daemon *d)
 	unlink(d->paths.state);
 	log_error("re-exec aborted: cannot execute %s: %s; serving on with every lock held",
 		  d->argv[0], strerror(-rc));
+	events_daemon(d, "reexec_failed");
 out:
 	json_object_put(sv.guard);
 	free(sv.keep.fd);
@@ -924,6 +931,51 @@ static int load_ours(struct reader *r, struct json_object *ext)
 	return 0;
 }
 
+/* A child of the old image, still running: reaped here when it exits. */
+struct stray {
+	struct loop_source src;		/* its pidfd */
+	struct loop *loop;
+	pid_t pid;
+};
+
+static void stray_exited(struct loop_source *src, uint32_t events)
+{
+	struct stray *s = container_of(src, struct stray, src);
+
+	waitpid(s->pid, NULL, WNOHANG);
+	loop_del(s->loop, &s->src);
+	close(s->src.fd);
+	free(s);
+}
+
+/*
+ * The old image's children (alert hooks still running) are ours now but
+ * unknown to this image's alert code: reap each when it exits, so none
+ * lingers as a zombie.
+ */
+static void adopt_children(struct daemon *d)
+{
+	char path[64], *text, *tok, *save = NULL;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", getpid());
+	if (read_file(path, 1 << 20, &text, NULL) < 0)
+		return;
+	for (tok = strtok_r(text, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+		struct stray *s = xcalloc(1, sizeof(*s));
+		int fd = syscall(SYS_pidfd_open, atoi(tok), 0);
+
+		s->pid = atoi(tok);
+		s->loop = d->loop;
+		if (fd < 0 || loop_add(d->loop, &s->src, fd, EPOLLIN, stray_exited) < 0) {
+			safe_close(fd);
+			free(s);
+			continue;
+		}
+		log_info("child %d of the previous image will be reaped when it exits", s->pid);
+	}
+	free(text);
+}
+
 int state_apply(struct daemon *d, struct json_object *st)
 {
 	struct reader r = { .d = d };
@@ -948,6 +1000,7 @@ int state_apply(struct daemon *d, struct json_object *st)
 		}
 	}
 	settle_unclaimed(d);
+	adopt_children(d);
 	/* Credentials are checked again, as at accept; then pending work resumes. */
 	for (size_t i = 0; i < ready.n; i++) {
 		struct client *c;
