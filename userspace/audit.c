@@ -902,10 +902,28 @@ static bool room_for(struct audit *a, size_t need)
 	return a->queued_seen + need <= a->queue_max;
 }
 
+int audit_write_text(struct audit *a, const char *text, size_t len, bool critical)
+{
+	/* room for the record and, after a loss, the marker before it */
+	if (!room_for(a, len + 1 + (a->lost_run ? 512 : 0))) {
+		if (!a->lost_run++)
+			a->lost_since = now_real_ns();
+		a->lost++;
+		return -ENOBUFS;
+	}
+	if (a->lost_run)
+		put_lost_marker(a);
+	buf_append(&a->local, text, len);
+	buf_append(&a->local, "\n", 1);
+	a->local_critical |= critical;
+	return 0;
+}
+
 int audit_write(struct audit *a, struct json_object *rec, bool critical)
 {
 	const char *text;
 	size_t len;
+	int rc;
 
 	if (!json_object_object_get_ex(rec, "time", NULL)) {
 		char ts[TIME_RFC3339_LEN];
@@ -914,21 +932,9 @@ int audit_write(struct audit *a, struct json_object *rec, bool critical)
 		json_object_object_add(rec, "time", json_object_new_string(ts));
 	}
 	text = json_object_to_json_string_length(rec, JSON_FLAGS, &len);
-	/* room for the record and, after a loss, the marker before it */
-	if (!room_for(a, len + 1 + (a->lost_run ? 512 : 0))) {
-		if (!a->lost_run++)
-			a->lost_since = now_real_ns();
-		a->lost++;
-		json_object_put(rec);
-		return -ENOBUFS;
-	}
-	if (a->lost_run)
-		put_lost_marker(a);
-	buf_append(&a->local, text, len);
-	buf_append(&a->local, "\n", 1);
-	a->local_critical |= critical;
+	rc = audit_write_text(a, text, len, critical);
 	json_object_put(rec);
-	return 0;
+	return rc;
 }
 
 void audit_flush(struct audit *a)

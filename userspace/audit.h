@@ -76,6 +76,9 @@ void audit_close(struct audit *a);
  * full: the record is counted as lost.
  */
 int audit_write(struct audit *a, struct json_object *rec, bool critical);
+/* The same for a record already printed as one JSON object, no newline:
+ * the daemon's routine records, built without a json-c tree. */
+int audit_write_text(struct audit *a, const char *text, size_t len, bool critical);
 
 /* End of a loop batch: hand the queued records to the writer. */
 void audit_flush(struct audit *a);

@@ -213,6 +213,11 @@ void daemon_report(struct daemon *d, struct json_object *rec)
 	audit_write(d->audit, rec, critical);
 }
 
+void daemon_report_text(struct daemon *d, const char *json, size_t len)
+{
+	audit_write_text(d->audit, json, len, false);
+}
+
 /* What the audit writer found about the log itself: the daemon's log says
  * it too, as it may be the only place left to say it. */
 static void audit_note(void *data, struct json_object *rec)

@@ -91,6 +91,9 @@ void daemon_client_accepted(struct daemon *d, struct client *c, bool restored);
  * events the alerts. Takes ownership of rec (see audit_record()).
  */
 void daemon_report(struct daemon *d, struct json_object *rec);
+/* The same for the daemon's routine records (lock, client), built as
+ * JSON text: never critical, never a violation, so the audit log only. */
+void daemon_report_text(struct daemon *d, const char *json, size_t len);
 
 /* Re-exec as on SIGUSR1, once the current loop batch is done. */
 void daemon_request_reexec(struct daemon *d, const char *why);

@@ -6,34 +6,56 @@
 
 #include "daemon.h"
 #include "events.h"
+#include "jsonw.h"
+#include "timefmt.h"
 #include "util.h"
 
 static const char *const kind_name[CLIENT_KINDS] = { "lock", "admin" };
 
-static void add_str(struct json_object *rec, const char *key, const char *v)
+/*
+ * The daemon's own records come with every lock call: they are printed as
+ * text directly (jsonw), as a tree of json-c objects for each would cost
+ * more than the lock itself.
+ */
+struct note {
+	struct buf text;
+	struct jsonw w;
+};
+
+static void note_begin(struct note *n, const char *event, const char *severity)
 {
-	json_object_object_add(rec, key, json_object_new_string(v));
+	char ts[TIME_RFC3339_LEN];
+
+	memset(n, 0, sizeof(*n));
+	jw_init(&n->w, &n->text);
+	time_format(now_real_ns(), ts);
+	jw_object(&n->w, NULL);
+	jw_str(&n->w, "event", event);
+	jw_str(&n->w, "time", ts);
+	jw_str(&n->w, "severity", severity);
 }
 
-static void add_int(struct json_object *rec, const char *key, int64_t v)
+static void note_end(struct daemon *d, struct note *n)
 {
-	json_object_object_add(rec, key, json_object_new_int64(v));
+	jw_end(&n->w);
+	daemon_report_text(d, (const char *)n->text.data, n->text.len);
+	buf_free(&n->text);
 }
 
 /* Who: the connection, and the lock owner it registered, if any. */
-static void add_client(struct json_object *rec, const struct client *c)
+static void note_client(struct note *n, const struct client *c)
 {
 	char uuid[UUID_STR_LEN];
 
-	add_int(rec, "client", c->id);
+	jw_int(&n->w, "client", c->id);
 	if (!c->owner_id) {
-		add_int(rec, "pid", c->pid);
+		jw_int(&n->w, "pid", c->pid);
 		return;
 	}
 	uuid_format(c->owner_uuid, uuid);
-	add_int(rec, "pid", c->owner_pid);
-	add_str(rec, "vm_name", c->owner_name ? c->owner_name : "");
-	add_str(rec, "vm_uuid", uuid);
+	jw_int(&n->w, "pid", c->owner_pid);
+	jw_str(&n->w, "vm_name", c->owner_name ? c->owner_name : "");
+	jw_str(&n->w, "vm_uuid", uuid);
 }
 
 void events_lock(struct daemon *d, const struct client *c, struct lockspace *ls,
@@ -45,26 +67,26 @@ void events_lock(struct daemon *d, const struct client *c, struct lockspace *ls,
 		[LOCK_EV_BUSY] = "lock_busy",
 		[LOCK_EV_DROPPED] = "lock_release",
 	};
-	struct json_object *rec = audit_record(names[ev]);
 	const char *dir = lockspace_dir(ls);
+	struct note n;
 
-	add_str(rec, "severity", "info");
-	add_str(rec, "resource", name);
-	add_str(rec, "lockspace", dir ? dir : "");
+	note_begin(&n, names[ev], "info");
+	jw_str(&n.w, "resource", name);
+	jw_str(&n.w, "lockspace", dir ? dir : "");
 	if (dir) {
 		char *path = xasprintf("%s/%s", dir, name);
 
-		add_str(rec, "path", path);
+		jw_str(&n.w, "path", path);
 		free(path);
 	} else {
-		add_str(rec, "path", name);
+		jw_str(&n.w, "path", name);
 	}
 	if (ev == LOCK_EV_ACQUIRE || ev == LOCK_EV_BUSY)
-		add_str(rec, "mode", flags & LS_SHARED ? "shared" : "exclusive");
+		jw_str(&n.w, "mode", flags & LS_SHARED ? "shared" : "exclusive");
 	if (ev == LOCK_EV_DROPPED)
-		add_str(rec, "reason", "owner disconnected");
-	add_client(rec, c);
-	daemon_report(d, rec);
+		jw_str(&n.w, "reason", "owner disconnected");
+	note_client(&n, c);
+	note_end(d, &n);
 }
 
 struct gone {
@@ -99,30 +121,30 @@ void events_client(struct daemon *d, const struct client *c, enum client_event e
 		[CLIENT_EV_REFUSED] = "client_refused",
 		[CLIENT_EV_DISCONNECT] = "client_disconnect",
 	};
-	struct json_object *rec = audit_record(names[ev]);
+	struct note n;
 
 	/* A refused peer tried a socket that is not its own; an owner gone
 	 * with leases in hand is killed (see reaper.h). */
-	add_str(rec, "severity", ev == CLIENT_EV_REFUSED || released > 0 ? "medium" : "info");
-	add_str(rec, "socket", kind_name[c->kind]);
-	add_client(rec, c);
+	note_begin(&n, names[ev], ev == CLIENT_EV_REFUSED || released > 0 ? "medium" : "info");
+	jw_str(&n.w, "socket", kind_name[c->kind]);
+	note_client(&n, c);
 	if (c->owner_id && c->owner_pid != c->pid)
-		add_int(rec, "client_pid", c->pid);
-	add_int(rec, "uid", c->uid);
-	add_int(rec, "gid", c->gid);
+		jw_int(&n.w, "client_pid", c->pid);
+	jw_int(&n.w, "uid", c->uid);
+	jw_int(&n.w, "gid", c->gid);
 	if (released > 0)
-		add_int(rec, "released", released);
-	daemon_report(d, rec);
+		jw_int(&n.w, "released", released);
+	note_end(d, &n);
 }
 
 void events_daemon(struct daemon *d, const char *event)
 {
-	struct json_object *rec = audit_record(event);
+	struct note n;
 
-	add_str(rec, "severity", "info");
-	add_str(rec, "version", LW_VERSION);
-	add_int(rec, "daemon_pid", getpid());
-	add_int(rec, "locks", d->nresources);
-	add_int(rec, "clients", clients_count(&d->clients, CLIENT_LOCK));
-	daemon_report(d, rec);
+	note_begin(&n, event, "info");
+	jw_str(&n.w, "version", LW_VERSION);
+	jw_int(&n.w, "daemon_pid", getpid());
+	jw_int(&n.w, "locks", d->nresources);
+	jw_int(&n.w, "clients", clients_count(&d->clients, CLIENT_LOCK));
+	note_end(d, &n);
 }
