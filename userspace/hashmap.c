@@ -39,9 +39,10 @@ void hashmap_free(struct hashmap *m)
 
 static struct hashmap_entry **slot(const struct hashmap *m, const char *key)
 {
-	struct hashmap_entry **pp = &m->buckets[hash_str(key) & (m->nbuckets - 1)];
+	uint64_t h = hash_str(key);
+	struct hashmap_entry **pp = &m->buckets[h & (m->nbuckets - 1)];
 
-	while (*pp && strcmp((*pp)->key, key))
+	while (*pp && ((*pp)->hash != h || strcmp((*pp)->key, key)))
 		pp = &(*pp)->next;
 	return pp;
 }
@@ -53,16 +54,15 @@ void *hashmap_get(const struct hashmap *m, const char *key)
 	return e ? e->value : NULL;
 }
 
-static void grow(struct hashmap *m)
+static void rehash(struct hashmap *m, size_t n)
 {
-	size_t n = m->nbuckets * 2;
 	struct hashmap_entry **b = xcalloc(n, sizeof(*b));
 
 	for (size_t i = 0; i < m->nbuckets; i++) {
 		struct hashmap_entry *e = m->buckets[i], *next;
 
 		for (; e; e = next) {
-			size_t j = hash_str(e->key) & (n - 1);
+			size_t j = e->hash & (n - 1);
 
 			next = e->next;
 			e->next = b[j];
@@ -74,14 +74,25 @@ static void grow(struct hashmap *m)
 	m->nbuckets = n;
 }
 
+void hashmap_reserve(struct hashmap *m, size_t n)
+{
+	size_t want = m->nbuckets;
+
+	while (want < n)
+		want *= 2;
+	if (want > m->nbuckets)
+		rehash(m, want);
+}
+
 void hashmap_put(struct hashmap *m, const char *key, void *value)
 {
 	struct hashmap_entry *e = xmalloc(sizeof(*e));
 	struct hashmap_entry **head;
 
 	if (m->count >= m->nbuckets)
-		grow(m);
-	head = &m->buckets[hash_str(key) & (m->nbuckets - 1)];
+		rehash(m, m->nbuckets * 2);
+	e->hash = hash_str(key);
+	head = &m->buckets[e->hash & (m->nbuckets - 1)];
 	e->key = key;
 	e->value = value;
 	e->next = *head;

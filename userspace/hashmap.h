@@ -7,10 +7,12 @@
 #define LW_HASHMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct hashmap_entry {
 	const char *key;
 	void *value;
+	uint64_t hash;
 	struct hashmap_entry *next;
 };
 
@@ -20,6 +22,8 @@ struct hashmap {
 };
 
 void hashmap_init(struct hashmap *m);
+/* Room for n entries without growing (a restore knows how many come). */
+void hashmap_reserve(struct hashmap *m, size_t n);
 void hashmap_free(struct hashmap *m);	/* entries only; values are the caller's */
 void *hashmap_get(const struct hashmap *m, const char *key);
 /* Add key -> value; the key must not be present. */

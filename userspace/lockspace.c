@@ -39,6 +39,11 @@ size_t lockspace_count(const struct lockspace *ls)
 	return ls->resources.count;
 }
 
+void lockspace_reserve(struct lockspace *ls, size_t n)
+{
+	hashmap_reserve(&ls->resources, n);
+}
+
 struct resource *lockspace_find(const struct lockspace *ls, const char *name)
 {
 	return hashmap_get(&ls->resources, name);

@@ -69,6 +69,8 @@ int lockspace_new(const char *dir, const struct lockspace_hooks *hooks,
 void lockspace_free(struct lockspace *ls);
 const char *lockspace_dir(const struct lockspace *ls);
 size_t lockspace_count(const struct lockspace *ls);
+/* Room for n resources (a restore knows how many come). */
+void lockspace_reserve(struct lockspace *ls, size_t n);
 
 int lockspace_acquire(struct lockspace *ls, const char *name, pid_t owner,
 		      unsigned int flags, struct lw_err *err);

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -92,19 +93,33 @@ static uint8_t fd_bits(const struct daemon *d, int fd)
 
 /*
  * Account for an fd the state names; each may be named once. A claimed fd
- * is ours again: close-on-exec until the next re-exec clears it. In our
- * own re-exec, setting that flag is also the check that the fd is open.
+ * is ours again: close-on-exec until the next re-exec clears it (in our
+ * own re-exec, state_apply sets that on all fds at once). Whether it is
+ * open and what it should be, each one's own check finds out.
  */
 static bool claim_fd(struct daemon *d, int fd)
 {
 	if (fd <= 2 || (fd_bits(d, fd) & CLAIMED))
 		return false;
-	if (!d->inherited.trusted && !(fd_bits(d, fd) & INHERITED))
-		return false;
-	if (fd_set_cloexec(fd, true) < 0)
+	if (!d->inherited.trusted &&
+	    (!(fd_bits(d, fd) & INHERITED) || fd_set_cloexec(fd, true) < 0))
 		return false;
 	mark(d, fd, CLAIMED);
 	return true;
+}
+
+/*
+ * Our own re-exec kept exactly the fds its state names: all of them are
+ * close-on-exec again, in one call instead of thousands (one by one where
+ * close_range cannot, before Linux 5.11).
+ */
+static void cloexec_claimed(struct daemon *d)
+{
+	if (!d->inherited.trusted || close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	for (size_t fd = 0; fd < d->inherited.size; fd++)
+		if (fd_bits(d, fd) & CLAIMED)
+			fd_set_cloexec(fd, true);
 }
 
 /* Does fd carry a lock of ours? /proc/self/fdinfo lists the locks held
@@ -860,6 +875,7 @@ static int load_lockspace(struct reader *r, struct json_object *o, const char *w
 		}
 		*lsp = daemon_find_lockspace(r->d, dir);
 	}
+	lockspace_reserve(*lsp, lockspace_count(*lsp) + json_object_array_length(resources));
 	for (size_t i = 0; i < json_object_array_length(resources); i++) {
 		snprintf(rwhere, sizeof(rwhere), "%s resource %zu", where, i);
 		if (load_resource(r, *lsp, json_object_array_get_idx(resources, i), rwhere) < 0)
@@ -985,6 +1001,7 @@ int state_apply(struct daemon *d, struct json_object *st)
 
 	r.ours = json_object_object_get_ex(st, "lockwarden", &ext) &&
 		 json_object_is_type(ext, json_type_object);
+
 	/* Clients first, so the guard names each restored lock's VM; their
 	 * waiting frames are handled only once everything is restored. */
 	if (load_servers(&r, st, &ready) < 0 || load_lockspaces(&r, st) < 0 ||
@@ -999,6 +1016,7 @@ int state_apply(struct daemon *d, struct json_object *st)
 			goto out;
 		}
 	}
+	cloexec_claimed(d);
 	settle_unclaimed(d);
 	adopt_children(d);
 	/* Credentials are checked again, as at accept; then pending work resumes. */
