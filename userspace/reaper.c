@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -25,6 +26,7 @@ struct victim {
 	struct reaper *r;
 	pid_t pid;
 	bool sent_kill;
+	bool child;			/* only to be waited for, not killed */
 	struct victim *next;
 };
 
@@ -68,7 +70,11 @@ static void victim_exited(struct loop_source *src, uint32_t events)
 {
 	struct victim *v = container_of(src, struct victim, src);
 
-	log_info("pid %d, which dropped its connection while holding leases, is gone", v->pid);
+	if (v->child)
+		waitpid(v->pid, NULL, WNOHANG);
+	else
+		log_info("pid %d, which dropped its connection while holding leases, is gone",
+			 v->pid);
 	victim_done(v);
 }
 
@@ -113,7 +119,9 @@ static int victim_watch(struct reaper *r, struct victim *v)
 
 	if (rc < 0)
 		return rc;
-	loop_timer_arm(r->loop, &v->timer, v->sent_kill ? GIVE_UP_MS : KILL_AFTER_MS, victim_timer);
+	if (!v->child)
+		loop_timer_arm(r->loop, &v->timer, v->sent_kill ? GIVE_UP_MS : KILL_AFTER_MS,
+			       victim_timer);
 	v->next = r->victims;
 	r->victims = v;
 	return 0;
@@ -150,11 +158,31 @@ void reaper_kill(struct reaper *r, int sockfd, pid_t pid)
 	log_warn("pid %d dropped its connection while holding leases; sent SIGTERM", pid);
 }
 
+int reaper_adopt_child(struct reaper *r, pid_t pid)
+{
+	struct victim *v = xcalloc(1, sizeof(*v));
+	int rc;
+
+	v->r = r;
+	v->pid = pid;
+	v->child = true;
+	v->src.fd = syscall(SYS_pidfd_open, pid, 0);
+	if (v->src.fd < 0 || (rc = victim_watch(r, v)) < 0) {
+		rc = v->src.fd < 0 ? -errno : rc;
+		safe_close(v->src.fd);
+		free(v);
+		return rc;
+	}
+	return 0;
+}
+
+/* Children are not handed on: the next image finds them as its own. */
 void reaper_foreach(struct reaper *r, void (*fn)(int pidfd, pid_t pid, bool sent_kill, void *arg),
 		    void *arg)
 {
 	for (struct victim *v = r->victims; v; v = v->next)
-		fn(v->src.fd, v->pid, v->sent_kill, arg);
+		if (!v->child)
+			fn(v->src.fd, v->pid, v->sent_kill, arg);
 }
 
 int reaper_adopt(struct reaper *r, int pidfd, pid_t pid, bool sent_kill)

@@ -5,7 +5,8 @@
  * SIGKILL 1.6 s later. Unlike virtlockd, which sleeps ~3 s in its only
  * thread meanwhile, this is event driven: a pidfd tells when it is gone,
  * a timer escalates, and every other client is served throughout. The
- * pidfd also makes the signal race-free against pid reuse.
+ * pidfd also makes the signal race-free against pid reuse. The same
+ * watch reaps children a previous image left running (alert hooks).
  */
 #ifndef LW_REAPER_H
 #define LW_REAPER_H
@@ -25,6 +26,10 @@ void reaper_init(struct reaper *r, struct loop *l);
 void reaper_fini(struct reaper *r);
 /* Start killing the peer of sockfd (whose pid was pid at connect). */
 void reaper_kill(struct reaper *r, int sockfd, pid_t pid);
+
+/* A child of a previous image (an alert hook still running at a re-exec):
+ * waited for when it exits, so it does not linger as a zombie. */
+int reaper_adopt_child(struct reaper *r, pid_t pid);
 
 /* Live upgrade: visit each victim still being killed, and take one over
  * (its pidfd inherited) in the new image. */

@@ -8,11 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/epoll.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <linux/close_range.h>
 #include <unistd.h>
 
@@ -81,9 +78,14 @@ void state_note_inherited(struct daemon *d)
 		int fd = atoi(e->d_name);
 
 		if (fd > 2 && fd != dirfd(dir))
-			mark(d, fd, INHERITED);
+			state_note_inherited_fd(d, fd);
 	}
 	closedir(dir);
+}
+
+void state_note_inherited_fd(struct daemon *d, int fd)
+{
+	mark(d, fd, INHERITED);
 }
 
 static uint8_t fd_bits(const struct daemon *d, int fd)
@@ -578,6 +580,15 @@ static int get_int(struct reader *r, struct json_object *o, const char *where, c
 	return 0;
 }
 
+/* A key virtlockd writes but nothing needs: absent is fine, malformed is not. */
+static int get_opt_int(struct reader *r, struct json_object *o, const char *where,
+		       const char *key, int64_t lo, int64_t hi, int64_t *out)
+{
+	if (!json_object_object_get_ex(o, key, NULL))
+		return 0;
+	return get_int(r, o, where, key, lo, hi, out) < 0 ? -EINVAL : 1;
+}
+
 static const char *get_str(struct reader *r, struct json_object *o, const char *where,
 			   const char *key)
 {
@@ -681,7 +692,9 @@ static int load_client(struct reader *r, enum client_kind k, struct json_object 
 	if ((rc = clients_add(&r->d->clients, fd, k, &c)) < 0)
 		return bad(r, where, "cannot take over the connection on fd %d: %s", fd, strerror(-rc));
 	c->id = id;
-	if (get_int(r, o, where, "conn_time", 0, INT64_MAX / 1000000000, &t) == 0)
+	if ((rc = get_opt_int(r, o, where, "conn_time", 0, INT64_MAX / 1000000000, &t)) < 0)
+		return rc;
+	if (rc)
 		c->connect_time = t * 1000000000ull;
 	if (k == CLIENT_LOCK) {
 		if (!(priv = member(r, o, where, "privateData", json_type_object)) ||
@@ -736,8 +749,10 @@ static int load_server(struct reader *r, const char *name, struct json_object *o
 			return -EINVAL;
 		fdlist_add(ready, c->src.fd);
 	}
-	if (get_int(r, o, "server", "next_client_id", 0, INT64_MAX, &next) == 0 &&
-	    (uint64_t)next > d->clients.next_id)
+	snprintf(where, sizeof(where), "server %s", name);
+	if ((rc = get_opt_int(r, o, where, "next_client_id", 0, INT64_MAX, &next)) < 0)
+		return rc;
+	if (rc && (uint64_t)next > d->clients.next_id)
 		d->clients.next_id = next;
 	return 0;
 }
@@ -947,23 +962,6 @@ static int load_ours(struct reader *r, struct json_object *ext)
 	return 0;
 }
 
-/* A child of the old image, still running: reaped here when it exits. */
-struct stray {
-	struct loop_source src;		/* its pidfd */
-	struct loop *loop;
-	pid_t pid;
-};
-
-static void stray_exited(struct loop_source *src, uint32_t events)
-{
-	struct stray *s = container_of(src, struct stray, src);
-
-	waitpid(s->pid, NULL, WNOHANG);
-	loop_del(s->loop, &s->src);
-	close(s->src.fd);
-	free(s);
-}
-
 /*
  * The old image's children (alert hooks still running) are ours now but
  * unknown to this image's alert code: reap each when it exits, so none
@@ -976,19 +974,9 @@ static void adopt_children(struct daemon *d)
 	snprintf(path, sizeof(path), "/proc/self/task/%d/children", getpid());
 	if (read_file(path, 1 << 20, &text, NULL) < 0)
 		return;
-	for (tok = strtok_r(text, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
-		struct stray *s = xcalloc(1, sizeof(*s));
-		int fd = syscall(SYS_pidfd_open, atoi(tok), 0);
-
-		s->pid = atoi(tok);
-		s->loop = d->loop;
-		if (fd < 0 || loop_add(d->loop, &s->src, fd, EPOLLIN, stray_exited) < 0) {
-			safe_close(fd);
-			free(s);
-			continue;
-		}
-		log_info("child %d of the previous image will be reaped when it exits", s->pid);
-	}
+	for (tok = strtok_r(text, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+		if (reaper_adopt_child(&d->reaper, atoi(tok)) == 0)
+			log_info("child %s of the previous image will be reaped when it exits", tok);
 	free(text);
 }
 

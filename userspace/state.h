@@ -22,6 +22,8 @@ struct daemon;
 
 /* Note the fds this image was started with; call first thing in main. */
 void state_note_inherited(struct daemon *d);
+/* Count one fd as handed over (what state_note_inherited does for each). */
+void state_note_inherited_fd(struct daemon *d, int fd);
 
 /*
  * Is this image the target of a re-exec? Returns 0 (no: start fresh),

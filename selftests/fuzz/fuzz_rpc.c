@@ -95,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The peer is this process: pid -1 keeps the reaper from killing it
 	 * when a request registered that pid as the owner. */
 	c->pid = -1;
-	daemon_client_accepted(&d, c);
+	daemon_client_accepted(&d, c, false);
 	while (off < size && clients_count(&d.clients, kind)) {
 		size_t n = chunk < size - off ? chunk : size - off;
 		ssize_t sent = send(sv[1], data + off, n, MSG_DONTWAIT | MSG_NOSIGNAL);

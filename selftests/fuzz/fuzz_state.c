@@ -38,7 +38,6 @@
 
 #define FD_BASE		200
 #define NFDS		9
-#define INHERITED	1	/* state.c's bit in d->inherited.map */
 
 static struct daemon d;
 static int peers[2] = { -1, -1 };	/* the other ends of 202 and 203 */
@@ -105,9 +104,8 @@ static void fixture_fds(void)
 	place(locked("posix.img", F_SETLK, F_WRLCK), FD_BASE + 6);
 	place(pidfile_acquire(d.paths.pidfile, getpid()), FD_BASE + 7);
 	place(locked("plain", 0, F_UNLCK), FD_BASE + 8);
-	d.inherited.size = FD_BASE + NFDS;
-	d.inherited.map = xcalloc(d.inherited.size, 1);
-	memset(d.inherited.map + FD_BASE, INHERITED, NFDS);
+	for (int fd = FD_BASE; fd < FD_BASE + NFDS; fd++)
+		state_note_inherited_fd(&d, fd);
 }
 
 /* What the daemon did not take over is still ours to close. */
