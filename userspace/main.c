@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "crashcheck.h"
 #include "daemon.h"
 #include "log.h"
 #include "pidfile.h"
@@ -240,6 +241,9 @@ int main(int argc, char **argv)
 			  d.pid_fd == -EAGAIN ? "another daemon is running" : strerror(-d.pid_fd));
 		goto out;
 	}
+	/* A fresh start may follow a daemon killed with its locks: say so. */
+	if (!state)
+		crashcheck_previous(&d);
 	if (daemon_listen(&d) < 0)
 		goto out;
 	report_ready(&status_fd, 0);
