@@ -141,6 +141,7 @@ fault_daemon_sigkill() {
 	hold_start 50
 	why=$HOLD_WHY
 	[ -n "$why" ] || why=$(probe_says "${files[@]}")
+	CRASH_AFTER=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
 	kill -KILL "$DAEMON_PID"
 	wait "$DAEMON_PID" 2>/dev/null
 	[ -n "$why" ] || why=$(probe_says -u "${files[@]}")
@@ -168,7 +169,7 @@ crash_record_says() {
 	local log=$OUT/audit.jsonl got i
 
 	for ((i = 0; i < 30; i++)); do
-		got=$(jq -r 'select(.event == "daemon_crashed") |
+		got=$(jq -r 'select(.event == "daemon_crashed" and .time > "'"$CRASH_AFTER"'") |
 			"\(.severity) \(.leases_lost) \(.leases | length) \([.leases[] |
 			select((.owner_pids | length) > 0)] | length)"' "$log" 2>/dev/null | tail -n 1)
 		[ -n "$got" ] && break

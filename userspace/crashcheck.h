@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Did the daemon before this one end cleanly? Its last audit record says:
- * "daemon_stop", or "reexec" (its next image carried on). Anything else
- * means it was killed (SIGKILL, the OOM killer, a crash) and the kernel
- * dropped every lock it held. Then one critical "daemon_crashed" record
- * names the previous daemon, when it was last heard of, and every lease it
- * held then, replayed from its lock records since its lifetime began.
+ * The daemon before this one was killed (SIGKILL, the OOM killer, a
+ * crash: it left its pid file behind), and the kernel dropped every lock
+ * it held. Which? Its audit records say: unless its last record is a clean
+ * "daemon_stop" or "reexec" after all, its lock records since its lifetime
+ * began (across its re-execs) are replayed, and one critical
+ * "daemon_crashed" record names when it was last heard of and every lease
+ * it held then.
  */
 #ifndef LW_CRASHCHECK_H
 #define LW_CRASHCHECK_H

@@ -146,7 +146,7 @@ int main(int argc, char **argv)
 	char *config_path = NULL, *why = NULL;
 	int c, rc, status_fd = -1, ret = 1;
 	struct json_object *state = NULL;
-	bool implicit;
+	bool implicit, killed;
 
 	/* Before anything here opens a file: what a re-exec handed over. */
 	state_note_inherited(&d);
@@ -236,13 +236,14 @@ int main(int argc, char **argv)
 		goto out;
 	if (state && state_apply(&d, state) < 0)
 		goto out;
+	/* A pid file left behind: its daemon was killed, not stopped. */
+	killed = !state && access(d.paths.pidfile, F_OK) == 0;
 	if (d.pid_fd < 0 && (d.pid_fd = pidfile_acquire(d.paths.pidfile, getpid())) < 0) {
 		log_error("Failed to acquire pid file '%s': %s", d.paths.pidfile,
 			  d.pid_fd == -EAGAIN ? "another daemon is running" : strerror(-d.pid_fd));
 		goto out;
 	}
-	/* A fresh start may follow a daemon killed with its locks: say so. */
-	if (!state)
+	if (killed)
 		crashcheck_previous(&d);
 	if (daemon_listen(&d) < 0)
 		goto out;
