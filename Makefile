@@ -44,6 +44,8 @@ endif
 
 .DELETE_ON_ERROR:
 .SUFFIXES:
+# Not intermediates to delete: every object depends on the skeletons.
+.SECONDARY:
 
 # Code shared by the daemon, the tools and the tests.
 LIB_SRCS := $(filter-out userspace/main.c,$(wildcard userspace/*.c))
