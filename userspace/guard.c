@@ -33,8 +33,10 @@ struct guard_owner {
 /* One locked resource on a guarded inode (usually the only one). */
 struct guard_res {
 	unsigned int id;
-	char *name;			/* its name in its lockspace */
-	char *path;			/* the file locked */
+	/* The resource's own strings: a guard_res is removed (LS_REMOVED)
+	 * before its resource is freed. */
+	const char *name;		/* its name in its lockspace */
+	const char *path;		/* the file locked */
 	bool shared;
 	bool posix;			/* an adopted process-owned lock */
 	struct guard_owner *owners;
@@ -43,8 +45,10 @@ struct guard_res {
 
 /* A guarded inode. Two resources share one when a file is locked shared
  * under two names (hard links, or paths through symlinks). */
+#define ENTRY_KEY_LEN 34		/* two 64-bit hex numbers, ':', NUL */
+
 struct guard_entry {
-	char key[48];			/* "dev:ino", the table's key */
+	char key[ENTRY_KEY_LEN];	/* "dev:ino", the table's key */
 	dev_t dev;
 	ino_t ino;
 	enum guard_policy policy;	/* the strictest of its resources' paths */
@@ -93,16 +97,33 @@ struct guard {
 
 /* ---- the table ---- */
 
-static void entry_key(char *buf, size_t len, dev_t dev, ino_t ino)
+static char *put_hex(char *p, uint64_t v)
 {
-	snprintf(buf, len, "%u:%u:%llu", major(dev), minor(dev), (unsigned long long)ino);
+	char digits[16];
+	int n = 0;
+
+	do
+		digits[n++] = "0123456789abcdef"[v & 15];
+	while (v >>= 4);
+	while (n)
+		*p++ = digits[--n];
+	return p;
+}
+
+/* "dev:ino" in hex, a key for the table; no printf on the lock path. */
+static void entry_key(char key[ENTRY_KEY_LEN], dev_t dev, ino_t ino)
+{
+	char *p = put_hex(key, dev);
+
+	*p++ = ':';
+	*put_hex(p, ino) = '\0';
 }
 
 static struct guard_entry *entry_find(struct guard *g, dev_t dev, ino_t ino)
 {
-	char key[48];
+	char key[ENTRY_KEY_LEN];
 
-	entry_key(key, sizeof(key), dev, ino);
+	entry_key(key, dev, ino);
 	return hashmap_get(&g->table, key);
 }
 
@@ -115,17 +136,10 @@ static void owners_free(struct guard_res *r)
 	r->nowners = 0;
 }
 
-static void res_free(struct guard_res *r)
-{
-	owners_free(r);
-	free(r->name);
-	free(r->path);
-}
-
 static void entry_free(struct guard_entry *e)
 {
 	for (size_t i = 0; i < e->nres; i++)
-		res_free(&e->res[i]);
+		owners_free(&e->res[i]);
 	free(e->res);
 	free(e);
 }
@@ -319,15 +333,15 @@ static struct guard_entry *table_add(struct guard *g, const struct resource *res
 		e = xcalloc(1, sizeof(*e));
 		e->dev = res->dev;
 		e->ino = res->ino;
-		entry_key(e->key, sizeof(e->key), e->dev, e->ino);
+		entry_key(e->key, e->dev, e->ino);
 		hashmap_put(&g->table, e->key, e);
 	}
 	e->res = xrealloc(e->res, (e->nres + 1) * sizeof(*e->res));
 	r = &e->res[e->nres++];
 	memset(r, 0, sizeof(*r));
 	r->id = res->id;
-	r->name = xstrdup(res->name);
-	r->path = xstrdup(res->path);
+	r->name = res->name;
+	r->path = res->path;
 	r->shared = res->flags & LS_SHARED;
 	r->posix = res->posix;
 	owners_update(g, r, res);
@@ -338,7 +352,7 @@ static struct guard_entry *table_add(struct guard *g, const struct resource *res
 
 static void table_remove(struct guard *g, struct guard_entry *e, struct guard_res *r, int fd)
 {
-	res_free(r);
+	owners_free(r);
 	*r = e->res[--e->nres];
 	g->nresources--;
 	entry_update_policy(g, e);
