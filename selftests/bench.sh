@@ -30,6 +30,9 @@ bench_start() {
 		wait_listening "$DAEMON_PID"
 		;;
 	lockwardend) daemon_start "$LOCKWARDEND" -f "$CONF" ;;
+	lockwardend-nomon)
+		{ cat "$CONF"; echo 'guard_monitors = []'; } >"$OUT/nomon.conf"
+		daemon_start "$LOCKWARDEND" -f "$OUT/nomon.conf" ;;
 	virtlockd) daemon_start "$VIRTLOCKD" -f "$CONF" ;;
 	esac
 }
@@ -48,27 +51,31 @@ ratio() {
 }
 
 # Full VM lock cycles through lockd.so: connect, register, acquire 2 disks,
-# (close), connect, register, release 2 disks, close.
+# (close), connect, register, release 2 disks, close. lockwardend-nomon is
+# lockwardend with its kernel monitors off: the lock service and its audit
+# trail alone.
 section_cycles() {
 	local d j out
+	local daemons=(null lockwardend lockwardend-nomon virtlockd)
 	declare -A rate cpu
 
 	echo "== lock cycles through lockd.so (${SECONDS_EACH}s each)"
 	for j in 1 32; do
-		for d in null lockwardend virtlockd; do
+		for d in "${daemons[@]}"; do
 			bench_start $d || { echo "$d: $DAEMON_ERR"; continue; }
 			out=$("$T/lockbench" -t "$SECONDS_EACH" -j $j -P "$DAEMON_PID")
 			rate[$d.$j]=$(field "$out" cycles_per_s)
 			cpu[$d.$j]=$(field "$out" daemon_cpu_us_per_cycle)
 			bench_stop
 		done
-		printf '%-3s VMs: %-12s %9s %s\n' $j daemon cycles/s "of ceiling   daemon CPU us/cycle"
-		for d in null lockwardend virtlockd; do
-			printf '         %-12s %9s %10s   %s\n' $d "${rate[$d.$j]:-}" \
+		printf '%-3s VMs: %-18s %9s %s\n' $j daemon cycles/s "of ceiling   daemon CPU us/cycle"
+		for d in "${daemons[@]}"; do
+			printf '         %-18s %9s %10s   %s\n' $d "${rate[$d.$j]:-}" \
 				"$(ratio "${rate[$d.$j]:-0}" "${rate[null.$j]:-0}")" "${cpu[$d.$j]:-}"
 		done
-		printf '         lockwardend CPU per cycle / virtlockd: %s\n' \
-			"$(ratio "${cpu[lockwardend.$j]:-0}" "${cpu[virtlockd.$j]:-0}")"
+		printf '         CPU per cycle / virtlockd: lockwardend %s, lockwardend-nomon %s\n' \
+			"$(ratio "${cpu[lockwardend.$j]:-0}" "${cpu[virtlockd.$j]:-0}")" \
+			"$(ratio "${cpu[lockwardend-nomon.$j]:-0}" "${cpu[virtlockd.$j]:-0}")"
 	done
 }
 
