@@ -274,18 +274,32 @@ void fanmon_free(struct fanmon *m)
 	free(m);
 }
 
-int fanmon_mark(struct fanmon *m, int fd)
+/*
+ * Marked through the descriptor's /proc link rather than the descriptor:
+ * fanotify_mark() refuses O_PATH descriptors, and the guard holds images
+ * only by O_PATH, because opening one for real would wait on its own mark
+ * while the daemon cannot answer (during a re-exec).
+ */
+static int mark(struct fanmon *m, unsigned int op, int fd)
 {
-	if (fanotify_mark(m->fd, FAN_MARK_ADD, FAN_OPEN_PERM, fd, NULL) < 0)
+	char link[32];
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if (fanotify_mark(m->fd, op, FAN_OPEN_PERM, AT_FDCWD, link) < 0)
 		return -errno;
 	return 0;
 }
 
+int fanmon_mark(struct fanmon *m, int fd)
+{
+	return mark(m, FAN_MARK_ADD, fd);
+}
+
 int fanmon_unmark(struct fanmon *m, int fd)
 {
-	if (fanotify_mark(m->fd, FAN_MARK_REMOVE, FAN_OPEN_PERM, fd, NULL) < 0 && errno != ENOENT)
-		return -errno;
-	return 0;
+	int rc = mark(m, FAN_MARK_REMOVE, fd);
+
+	return rc == -ENOENT ? 0 : rc;
 }
 
 uint64_t fanmon_timeouts(const struct fanmon *m)
