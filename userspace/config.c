@@ -151,6 +151,7 @@ static const struct conf_key keys[] = {
 	KEY(guard_allow_uids,	CONF_STRLIST,	check_guard_uids),
 	KEY(guard_allow_exes,	CONF_STRLIST,	check_abs_paths),
 	KEY(guard_allow_cgroups, CONF_STRLIST,	check_abs_paths),
+	KEY(guard_image_dirs,	CONF_STRLIST,	check_abs_paths),
 	KEY(guard_answer_timeout_ms, CONF_UINT,	check_positive),
 	KEY(guard_timeout_answer, CONF_STRING,	check_allow_deny),
 };
@@ -188,6 +189,8 @@ void config_defaults(struct config *cfg)
 		"/usr/sbin/virtproxyd", "/usr/sbin/virtlxcd", "/usr/sbin/virtxend",
 		"/usr/sbin/virtchd", "/usr/lib/libvirt/libvirt_iohelper",
 		"/usr/libexec/libvirt_iohelper", NULL });
+	/* libvirt's default storage pool: indirect lock files map back there */
+	strlist_set(&cfg->guard_image_dirs, (const char *[]){ "/var/lib/libvirt/images", NULL });
 	cfg->guard_answer_timeout_ms = 1000;
 	cfg->guard_timeout_answer = xstrdup("allow");
 }

@@ -43,6 +43,7 @@ struct config {
 	struct strlist guard_allow_uids;	/* management helpers: uids or names */
 	struct strlist guard_allow_exes;	/* executables (libvirt's daemons) */
 	struct strlist guard_allow_cgroups;	/* cgroup v2 paths, with what is below */
+	struct strlist guard_image_dirs;	/* where indirect lock files' images are */
 	unsigned int guard_answer_timeout_ms;	/* bound on a permission answer */
 	char *guard_timeout_answer;	/* "allow" or "deny" past it */
 };

@@ -16,9 +16,13 @@
 #include "guardevent.h"
 #include "guardpolicy.h"
 #include "hashmap.h"
+#include "imagemap.h"
 #include "log.h"
 #include "procinfo.h"
 #include "util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #define PIN_ROOT	"/sys/fs/bpf/lockwarden"
 #define SAVE_SYNC_MS	2000
@@ -64,9 +68,31 @@ struct guard_counters {
 	uint64_t denied[SEV_COUNT];
 };
 
+/*
+ * The disk image an indirect lock file stands for (imagemap.h), watched in
+ * the lock file's place: opened, so there is an fd to mark it by.
+ */
+struct guard_image {
+	char key[16];			/* the resource's id */
+	char *path;
+	int fd;
+	dev_t dev;
+	ino_t ino;
+};
+
+/* What the guard watches for a resource: its file, or its mapped image. */
+struct watched {
+	dev_t dev;
+	ino_t ino;
+	int fd;
+	const char *path;
+};
+
 struct guard {
 	struct daemon *d;
 	struct guard_rules rules;
+	struct imagemap *images;	/* lock file names back to image paths */
+	struct hashmap mapped;		/* resource id -> struct guard_image */
 	/*
 	 * The table. Only the main thread changes it, holding lock; the
 	 * fanotify thread reads it holding lock, the main thread without.
@@ -324,15 +350,16 @@ static void bpf_attach_update(struct guard *g)
 		log_debug("guard: BPF open monitor attached (%s)", bpfmon_hook(g->bpf));
 }
 
-static struct guard_entry *table_add(struct guard *g, const struct resource *res)
+static struct guard_entry *table_add(struct guard *g, const struct resource *res,
+				     const struct watched *w)
 {
-	struct guard_entry *e = entry_find(g, res->dev, res->ino);
+	struct guard_entry *e = entry_find(g, w->dev, w->ino);
 	struct guard_res *r;
 
 	if (!e) {
 		e = xcalloc(1, sizeof(*e));
-		e->dev = res->dev;
-		e->ino = res->ino;
+		e->dev = w->dev;
+		e->ino = w->ino;
 		entry_key(e->key, e->dev, e->ino);
 		hashmap_put(&g->table, e->key, e);
 	}
@@ -341,7 +368,7 @@ static struct guard_entry *table_add(struct guard *g, const struct resource *res
 	memset(r, 0, sizeof(*r));
 	r->id = res->id;
 	r->name = res->name;
-	r->path = res->path;
+	r->path = w->path;
 	r->shared = res->flags & LS_SHARED;
 	r->posix = res->posix;
 	owners_update(g, r, res);
@@ -363,24 +390,92 @@ static void table_remove(struct guard *g, struct guard_entry *e, struct guard_re
 	entry_free(e);
 }
 
+static void image_key(char key[16], unsigned int id)
+{
+	snprintf(key, 16, "%u", id);
+}
+
+/*
+ * In a lockspace with a directory, a lock file named by lockd.so's hash of
+ * a disk path under guard_image_dirs stands for that image: watch the
+ * image instead. Not one that carries an adopted POSIX lock: our open and
+ * close of it would drop that lock (its own resource watches it anyway).
+ */
+static void image_map(struct guard *g, struct lockspace *ls, const struct resource *res)
+{
+	const char *path;
+	struct guard_image *img;
+	struct stat st;
+	int fd;
+
+	if (!lockspace_dir(ls) || !(path = imagemap_lookup(g->images, res->name)))
+		return;
+	/* O_PATH: no open event for the monitors to wait on, and closing it
+	 * drops no POSIX lock the daemon adopted on the same inode. */
+	fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))) {
+		safe_close(fd);
+		return;
+	}
+	img = xcalloc(1, sizeof(*img));
+	image_key(img->key, res->id);
+	img->path = xstrdup(path);
+	img->fd = fd;
+	img->dev = st.st_dev;
+	img->ino = st.st_ino;
+	hashmap_put(&g->mapped, img->key, img);
+	log_debug("guard: lock file %s stands for the image %s", res->path, path);
+}
+
+static void image_free(struct guard_image *img)
+{
+	close(img->fd);
+	free(img->path);
+	free(img);
+}
+
+static struct watched watched(struct guard *g, const struct resource *res)
+{
+	struct watched w = { res->dev, res->ino, res->fd, res->path };
+	struct guard_image *img;
+	char key[16];
+
+	image_key(key, res->id);
+	if (g->mapped.count && (img = hashmap_get(&g->mapped, key)))
+		w = (struct watched){ img->dev, img->ino, img->fd, img->path };
+	return w;
+}
+
 void guard_resource(struct guard *g, struct lockspace *ls, struct resource *res,
 		    enum lockspace_event ev)
 {
 	struct guard_entry *e;
 	struct guard_res *r;
+	struct watched w;
+	char key[16];
 
+	if (ev == LS_ADDED)
+		image_map(g, ls, res);
+	w = watched(g, res);
 	pthread_mutex_lock(&g->lock);
 	if (ev == LS_ADDED) {
-		entry_watch(g, table_add(g, res), res->fd);
-	} else if ((e = entry_find(g, res->dev, res->ino)) && (r = entry_res(e, res->id))) {
+		entry_watch(g, table_add(g, res, &w), w.fd);
+	} else if ((e = entry_find(g, w.dev, w.ino)) && (r = entry_res(e, res->id))) {
 		if (ev == LS_OWNERS) {
 			owners_update(g, r, res);
-			entry_watch(g, e, res->fd);
+			entry_watch(g, e, w.fd);
 		} else {
-			table_remove(g, e, r, res->fd);
+			table_remove(g, e, r, w.fd);
 		}
 	}
 	pthread_mutex_unlock(&g->lock);
+	if (ev == LS_REMOVED && g->mapped.count) {
+		struct guard_image *img;
+
+		image_key(key, res->id);
+		if ((img = hashmap_remove(&g->mapped, key)))
+			image_free(img);
+	}
 	bpf_attach_update(g);
 }
 
@@ -388,10 +483,11 @@ void guard_resource(struct guard *g, struct lockspace *ls, struct resource *res,
 static int resync_one(struct lockspace *ls, struct resource *res, void *arg)
 {
 	struct guard *g = arg;
-	struct guard_entry *e = entry_find(g, res->dev, res->ino);
+	struct watched w = watched(g, res);
+	struct guard_entry *e = entry_find(g, w.dev, w.ino);
 
 	if (e)
-		entry_watch(g, e, res->fd);
+		entry_watch(g, e, w.fd);
 	return 0;
 }
 
@@ -879,6 +975,8 @@ int guard_new(struct daemon *d, struct guard **out)
 	g->d = d;
 	pthread_mutex_init(&g->lock, NULL);
 	hashmap_init(&g->table);
+	hashmap_init(&g->mapped);
+	g->images = imagemap_new(&d->cfg.guard_image_dirs);
 	guard_rules_init(&g->rules, &d->cfg);
 	g->rules_fp = rules_fingerprint(&d->cfg);
 	g->merge.loop = d->loop;
@@ -909,6 +1007,10 @@ void guard_free(struct guard *g)
 	hashmap_foreach(&g->table, he, nx, i)
 		entry_free(he->value);
 	hashmap_free(&g->table);
+	hashmap_foreach(&g->mapped, he, nx, i)
+		image_free(he->value);
+	hashmap_free(&g->mapped);
+	imagemap_free(g->images);
 	guard_rules_fini(&g->rules);
 	pthread_mutex_destroy(&g->lock);
 	free(g->bpf_error);
