@@ -116,10 +116,3 @@ daemon_links() {
 stat_dev() {
 	stat -c '%Hd:%Ld' "$1"
 }
-
-# Why re-exec cannot be tested yet, or nothing: the guard's monitors cross
-# a re-exec only once state.c hands them over.
-reexec_missing() {
-	grep -q guard_state_save "$ROOT/userspace/state.c" ||
-		echo "state.c does not hand the guard over a re-exec yet (guard_state_save)"
-}
