@@ -50,6 +50,10 @@ section_monitors() {
 		gb getppid -r 7 plain getppid
 		gb open -r 7 plain open $PLAIN
 		guard_daemon_start bpf 'guard_monitors = [ "bpf" ]' || break
+		# The same loop with the daemon up and nothing guarded: the
+		# like-for-like check that an idle daemon costs nothing.
+		gb idle.getppid -r 7 plain getppid
+		gb idle.open -r 7 plain open $PLAIN
 		gb getppid -r 7 compare $IMAGE /srv/bench/ls getppid
 		gb open -r 7 compare $IMAGE /srv/bench/ls open $PLAIN
 		gb own -r 7 compare $IMAGE /srv/bench/ls open $IMAGE
@@ -59,7 +63,7 @@ section_monitors() {
 	echo "== guard, BPF open monitor on ${hook:-(not available)}: CPU ns per operation" \
 	     "(ratio to nothing attached)"
 	printf '  %-36s %15s %15s %15s\n' "" getppid "open+close" "owner's image"
-	for s in plain:"no daemon" none:"daemon, nothing guarded" empty:"empty program on tp_btf/sys_exit" \
+	for s in none:"daemon, nothing guarded" empty:"empty program on tp_btf/sys_exit" \
 		 guard1:"1 image guarded" guard10001:"10001 images guarded"; do
 		printf '  %-36s' "${s#*:}"
 		for op in getppid open own; do
@@ -67,6 +71,11 @@ section_monitors() {
 			printf ' %9s %5s' "${ns[$k]:--}" "$(ratio "${ns[$k]:-0}" "${ns[$op.none]:-0}")"
 		done
 		echo
+	done
+	for op in getppid open; do
+		printf '  %s, no daemon %s ns, daemon up and nothing guarded %s ns (the same loop): %s\n' \
+			"$op" "${ns[$op.plain]:--}" "${ns[idle.$op.plain]:--}" \
+			"$(ratio "${ns[idle.$op.plain]:-0}" "${ns[$op.plain]:-0}")"
 	done
 	printf '  our program / an empty one on the same hook: getppid %s (1 guarded), %s (10001);' \
 		"$(ratio "${ns[getppid.guard1]:-0}" "${ns[getppid.empty]:-0}")" \
