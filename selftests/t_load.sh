@@ -35,7 +35,7 @@ load_protocol() {
 		fail load/protocol "the daemon died"
 	else
 		pass "load/protocol ($(figure ops_per_s "$out") requests/s, p99 $(($(figure p99 \
-			"$out") / 1000)) ms, RSS +$(figure rss_growth_kb "$out") KiB after warm-up)"
+			"$out") / 1000)) ms, RSS $(printf %+d "$(figure rss_growth_kb "$out")") KiB after warm-up)"
 	fi
 	daemon_stop || fail load/protocol-stop "daemon exited with status $? on SIGTERM"
 }
