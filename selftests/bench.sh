@@ -152,8 +152,31 @@ section_reexec() {
 		"$(ratio "${pause[lockwardend.1]:-0}" "${pause[virtlockd.1]:-0}")"
 }
 
+# The load test's workload as a figure: 1000 VMs with 4 disks each
+# acquiring and releasing over their own connections (loadgen, the lock
+# protocol directly), throughput and latency percentiles, per daemon.
+section_load() {
+	local d out
+	declare -A ops p99
+
+	echo "== load: 1000 VMs x 4 disks acquiring and releasing (${SECONDS_EACH}s x 4 each)"
+	for d in lockwardend virtlockd; do
+		bench_start $d || { echo "  $d: $DAEMON_ERR"; continue; }
+		out=$("$T/loadgen" run -n 1000 -k 4 -t $((SECONDS_EACH * 4)) -c $((SECONDS_EACH * 4)) \
+			-p "$DAEMON_PID" 2>&1)
+		ops[$d]=$(echo "$out" | grep -o 'ops_per_s=[0-9]*' | cut -d= -f2)
+		p99[$d]=$(echo "$out" | grep -o ' p99=[0-9]*' | cut -d= -f2)
+		printf '  %-12s %8s requests/s  %s\n' $d "${ops[$d]:--}" \
+			"$(echo "$out" | grep '^latency_us' || echo "$out" | tail -n 1)"
+		bench_stop
+	done
+	printf '  lockwardend / virtlockd: throughput %s, p99 latency %s\n' \
+		"$(ratio "${ops[lockwardend]:-0}" "${ops[virtlockd]:-0}")" \
+		"$(ratio "${p99[lockwardend]:-0}" "${p99[virtlockd]:-0}")"
+}
+
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(cycles memory reexec)
+[ ${#sections[@]} -gt 0 ] || sections=(cycles memory reexec load)
 for s in "${sections[@]}"; do
 	"section_$s"
 done
