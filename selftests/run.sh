@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the selftests: every selftests/t_*.sh, each in its own mount and pid
-# namespaces with tmpfs on /run and /srv, and every
+# namespaces with tmpfs on /run and /srv and a bpffs of its own (so that runs
+# in parallel never share pins), and every
 # $BUILD/selftests/test_* program.
 # Each prints PASS/FAIL/SKIP lines; this counts them and ends with
 # "N passed, N failed".  Exit status 1 if anything failed.
@@ -66,7 +67,8 @@ else
 			OUT=$BUILD/selftests/out/${name%.sh} run_file "$name" \
 				unshare -m -p -f --mount-proc -- bash -c '
 					mount -t tmpfs lw-run /run &&
-					mount -t tmpfs lw-srv /srv && exec bash "$0"' "$t"
+					mount -t tmpfs lw-srv /srv &&
+					mount -t bpf lw-bpf /sys/fs/bpf && exec bash "$0"' "$t"
 			;;
 		*)
 			[ -x "$t" ] && run_file "$name" "$t"
