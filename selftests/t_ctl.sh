@@ -129,6 +129,27 @@ ctl_bad_rpc() {
 		<<<"$out" || echo "bad flags: $out"
 }
 
+# SET_THREADPOOL_PARAMETERS whose parameter name fails to decode, as the
+# first and as the second of two: an error reply each, the daemon serving on
+# and the leases held (a double free there once cost every lock).
+ctl_bad_params() {
+	local out
+
+	out=$(printf '%s\n' "connect /run/libvirt/virtlockd-admin-sock" \
+		"frame prog=0x06900690 vers=1 proc=7 type=0 serial=1 status=0 s:virtlockd u:1 u:4294967295" reply \
+		"frame prog=0x06900690 vers=1 proc=7 type=0 serial=2 status=0 s:virtlockd u:2 s:minWorkers u:2 u:0 u:4294967295" reply \
+		"frame prog=0x06900690 vers=1 proc=7 type=0 serial=3 status=0 s:virtlockd u:2 s:minWorkers u:2 u:0 s:bogus u:2 u:0 u:0" reply |
+		"$PROBE")
+	grep -q '^reply serial=1 proc=7 ERROR code=39 .*Unable to decode' <<<"$out" ||
+		echo "bad first name: $out"
+	grep -q '^reply serial=2 proc=7 ERROR code=39 .*Unable to decode' <<<"$out" ||
+		echo "bad second name: $out"
+	grep -q "^reply serial=3 proc=7 ERROR code=8 .*parameter 'bogus' not supported" <<<"$out" ||
+		echo "unknown name: $out"
+	proc_alive "$DAEMON_PID" || { echo "daemon $DAEMON_PID died"; return; }
+	"$CTL" status | grep -q '^  held: 2$' || echo "leases not held after the calls"
+}
+
 if ! setup >"$OUT/setup.why" 2>&1; then
 	fail ctl/setup "$(tr '\n' ' ' <"$OUT/setup.why")"
 	exit 0
@@ -145,6 +166,7 @@ check ctl/test-alert ctl_test_alert
 check ctl/reexec ctl_reexec
 check ctl/errors ctl_errors
 check ctl/bad-rpc ctl_bad_rpc
+check ctl/bad-threadpool-params ctl_bad_params
 kill "$VMS" 2>/dev/null
 daemon_stop
 exit 0

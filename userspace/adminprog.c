@@ -174,7 +174,9 @@ static int get_uint_params(struct xdr_in *in, struct want_uint *want, size_t nwa
 	for (uint32_t i = 0; i < n; i++) {
 		size_t w;
 
-		if (get_str(in, &field) || xdr_get_u32(in, &type)) {
+		if (get_str(in, &field))
+			return -EBADMSG;	/* nothing was allocated */
+		if (xdr_get_u32(in, &type)) {
 			free(field);
 			return -EBADMSG;
 		}

@@ -58,6 +58,7 @@ int xdr_get_string(struct xdr_in *x, size_t max, char **s)
 {
 	uint32_t n;
 
+	*s = NULL;	/* callers may free it whatever the outcome */
 	if (xdr_get_u32(x, &n) || n > max || x->len - x->pos < PAD4((size_t)n))
 		return -EBADMSG;
 	if (memchr(x->p + x->pos, '\0', n))
