@@ -210,6 +210,59 @@ STATE = {name: json.dumps(st, indent=1).encode() for name, st in {
     'servers_array': ARRAY_LAYOUT, 'named_twice': TWICE}.items()}
 
 
+# A valid call of every procedure of both admin programs, each after
+# adminConnectOpen, so that each decoder is reached within the fuzz time.
+ADMIN_PROGRAM, LWADMIN_PROGRAM = 0x06900690, 0x4C574144
+TP_UINT = 2
+
+
+def u64(v):
+    return struct.pack('>Q', v)
+
+
+def admin(proc, body=b'', serial=2):
+    return frame(proc, body, prog=ADMIN_PROGRAM, serial=serial)
+
+
+def uint_params(**kv):
+    return u32(len(kv)) + b''.join(string(k) + u32(TP_UINT) + u32(v) for k, v in kv.items())
+
+
+def admin_session(*calls):
+    return session(admin(1, u32(0), serial=1), *calls, admin=True)
+
+
+SERVER = string('virtlockd')
+CLIENT = string('admin') + u64(1) + u64(0) + u32(0)    # this connection: a fresh daemon's first
+ADMIN_CALLS = {
+    'close': admin(2),
+    'lib_version': admin(3),
+    'list_servers': admin(4, u32(2) + u32(0)),
+    'lookup_server': admin(5, string('admin') + u32(0)),
+    'get_threadpool': admin(6, SERVER + u32(0)),
+    'set_threadpool': admin(7, SERVER + uint_params(minWorkers=0, maxWorkers=0, prioWorkers=0) + u32(0)),
+    'list_clients': admin(8, SERVER + u32(16) + u32(0)),
+    'lookup_client': admin(9, string('admin') + u64(1) + u32(0)),
+    'client_info': admin(10, CLIENT + u32(0)),
+    'client_close': admin(11, CLIENT + u32(0)),
+    'get_client_limits': admin(12, SERVER + u32(0)),
+    'set_client_limits': admin(13, SERVER + uint_params(nclients_max=100, nclients_unauth_max=0) + u32(0)),
+    'get_log_outputs': admin(14, u32(0)),
+    'get_log_filters': admin(15, u32(0)),
+    'set_log_outputs': admin(16, u32(1) + string('3:stderr') + u32(0)),
+    'set_log_filters': admin(17, u32(1) + string('1:rpc') + u32(0)),
+    'update_tls': admin(18, SERVER + u32(0)),
+    'set_timeout': admin(19, u32(30) + u32(0)),
+    'lw_status': frame(1, prog=LWADMIN_PROGRAM, serial=2),
+    'lw_locks': frame(2, prog=LWADMIN_PROGRAM, serial=2),
+    'lw_clients': frame(3, prog=LWADMIN_PROGRAM, serial=2),
+    'lw_violations': frame(4, u64(0) + u32(10), prog=LWADMIN_PROGRAM, serial=2),
+    'lw_reexec': frame(5, prog=LWADMIN_PROGRAM, serial=2),
+    'lw_test_alert': frame(6, prog=LWADMIN_PROGRAM, serial=2),
+}
+RPC.update({'admin_' + name: admin_session(call) for name, call in ADMIN_CALLS.items()})
+
+
 def write(target, seeds):
     d = os.path.join(HERE, 'corpus', target)
     os.makedirs(d, exist_ok=True)
