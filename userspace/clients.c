@@ -90,11 +90,29 @@ void client_close(struct client *c, const char *why)
 	t->dead = c;
 }
 
+/* A whole frame (or a bad length, which handle_frames closes for) in rx:
+ * it waits for tx to drain, and nothing more is read meanwhile. */
+static bool rx_has_frame(const struct client *c)
+{
+	uint32_t total;
+
+	if (c->rx.len < RPC_LEN_SIZE)
+		return false;
+	return rpc_frame_len(c->rx.data, CLIENT_FRAME_MAX, &total) < 0 || c->rx.len >= total;
+}
+
+/* Read only what can be served: a client that does not read its replies
+ * holds at most CLIENT_TX_HIGH of them and one read of requests. */
+static bool may_read(const struct client *c)
+{
+	return c->tx.len < CLIENT_TX_HIGH && !rx_has_frame(c);
+}
+
 static void update_events(struct client *c)
 {
 	uint32_t ev = 0;
 
-	if (c->tx.len < CLIENT_TX_HIGH)
+	if (may_read(c))
 		ev |= EPOLLIN;
 	if (c->tx.len)
 		ev |= EPOLLOUT;
@@ -102,7 +120,8 @@ static void update_events(struct client *c)
 		client_close(c, "cannot update its events");
 }
 
-void client_flush(struct client *c)
+/* Write what the socket takes; 0, or -EPIPE when the client was closed. */
+static int send_queued(struct client *c)
 {
 	size_t done = 0;
 
@@ -117,12 +136,18 @@ void client_flush(struct client *c)
 				break;
 			buf_consume(&c->tx, done);
 			client_close(c, "write failed");
-			return;
+			return -EPIPE;
 		}
 		done += n;
 	}
 	buf_consume(&c->tx, done);
-	update_events(c);
+	return 0;
+}
+
+void client_flush(struct client *c)
+{
+	if (send_queued(c) == 0)
+		update_events(c);
 }
 
 /*
@@ -167,12 +192,17 @@ static void keep_rest(struct client *c, const uint8_t *p, size_t len)
 
 void client_resume(struct client *c)
 {
-	size_t used = handle_frames(c, c->rx.data, c->rx.len);
+	/* Serve the frames rx holds for as long as the socket takes the replies. */
+	do {
+		size_t used = handle_frames(c, c->rx.data, c->rx.len);
 
-	if (c->closing)
-		return;
-	buf_consume(&c->rx, used);
-	client_flush(c);
+		if (c->closing)
+			return;
+		buf_consume(&c->rx, used);
+		if (send_queued(c) < 0)
+			return;
+	} while (c->tx.len < CLIENT_TX_HIGH && rx_has_frame(c));
+	update_events(c);
 }
 
 static void client_read(struct client *c)
@@ -205,20 +235,22 @@ static void client_read(struct client *c)
 			buf_consume(&c->rx, used);
 	}
 	if (!c->closing)
-		client_flush(c);
+		client_resume(c);
 }
 
 static void client_event(struct loop_source *src, uint32_t events)
 {
 	struct client *c = container_of(src, struct client, src);
 
-	if (events & EPOLLOUT) {
-		client_flush(c);
-		if (!c->closing && c->tx.len < CLIENT_TX_HIGH && c->rx.len)
-			client_resume(c);
-	}
-	if (!c->closing && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (events & EPOLLOUT)
+		client_resume(c);
+	if (c->closing || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	/* EPOLLIN may come with an EPOLLOUT whose resume filled tx again. */
+	if (may_read(c))
 		client_read(c);
+	else if (events & (EPOLLHUP | EPOLLERR))
+		client_close(c, "hung up with replies unsent");
 }
 
 int clients_add(struct client_table *t, int fd, enum client_kind kind, struct client **out)

@@ -23,8 +23,11 @@
 /* The largest frame accepted: libvirt's legacy payload limit. The lock
  * program's largest call (two 64 KiB strings) fits with room to spare. */
 #define CLIENT_FRAME_MAX	262144
-/* Stop reading a client whose unsent replies exceed this. */
-#define CLIENT_TX_HIGH		(1u << 20)
+/* Stop reading a client whose unsent replies exceed this: with the read
+ * held back (one scratch buffer), a client that never reads costs the
+ * daemon at most about 128 KiB plus one reply, so max_clients of them stay
+ * bounded. A lock client waits for each reply, far below it. */
+#define CLIENT_TX_HIGH		(64u << 10)
 
 enum client_kind {
 	CLIENT_LOCK,
