@@ -60,88 +60,9 @@ static void resource_changed(void *data, struct lockspace *ls, struct resource *
 {
 	struct daemon *d = data;
 
-	if (ev == LS_ADDED) {
-		d->nresources++;
-		d->nposix += res->posix;
-	} else if (ev == LS_REMOVED) {
-		d->nresources--;
-		d->nposix -= res->posix;
-	}
 	guard_resource(d->guard, ls, res, ev);
 	if (ev != LS_OWNERS)
 		daemon_update_idle(d);
-}
-
-static bool posix_any(void *data)
-{
-	struct daemon *d = data;
-
-	return d->nposix > 0;
-}
-
-static int find_posix(struct lockspace *ls, struct resource *res, void *arg)
-{
-	const struct resource *want = arg;
-
-	return res->posix && res->dev == want->dev && res->ino == want->ino;
-}
-
-static bool posix_held(void *data, dev_t dev, ino_t ino)
-{
-	struct daemon *d = data;
-	struct resource want = { .dev = dev, .ino = ino };
-
-	if (lockspace_foreach(d->default_ls, find_posix, &want))
-		return true;
-	for (size_t i = 0; i < d->nspaces; i++)
-		if (lockspace_foreach(d->spaces[i], find_posix, &want))
-			return true;
-	return false;
-}
-
-static unsigned int next_id(void *data)
-{
-	struct daemon *d = data;
-
-	return ++d->next_resource_id;
-}
-
-const struct lockspace_hooks *daemon_lockspace_hooks(struct daemon *d)
-{
-	static struct lockspace_hooks hooks = {
-		.changed = resource_changed,
-		.posix_any = posix_any,
-		.posix_held = posix_held,
-		.next_id = next_id,
-	};
-
-	hooks.data = d;
-	return &hooks;
-}
-
-struct lockspace *daemon_find_lockspace(struct daemon *d, const char *path)
-{
-	if (!path || !*path)
-		return d->default_ls;
-	for (size_t i = 0; i < d->nspaces; i++)
-		if (!strcmp(lockspace_dir(d->spaces[i]), path))
-			return d->spaces[i];
-	return NULL;
-}
-
-int daemon_add_lockspace(struct daemon *d, const char *path, struct lw_err *err)
-{
-	struct lockspace *ls;
-	int rc;
-
-	if ((rc = lockspace_new(path, daemon_lockspace_hooks(d), &ls, err)) < 0) {
-		log_error("cannot create lockspace %s: %s", path, err->message);
-		return rc;
-	}
-	d->spaces = xrealloc(d->spaces, (d->nspaces + 1) * sizeof(*d->spaces));
-	d->spaces[d->nspaces++] = ls;
-	log_info("lockspace %s created", path);
-	return 0;
 }
 
 /* ---- clients ---- */
@@ -182,9 +103,7 @@ static void client_closed(void *data, struct client *c)
 
 	if (c->kind == CLIENT_LOCK && c->owner_pid && c->pid == c->owner_pid) {
 		events_owner_gone(d, c);
-		held = lockspace_release_owner(d->default_ls, c->owner_pid);
-		for (size_t i = 0; i < d->nspaces; i++)
-			held += lockspace_release_owner(d->spaces[i], c->owner_pid);
+		held = lockspaces_release_owner(&d->spaces, c->owner_pid);
 		if (held > 0)
 			reaper_kill(&d->reaper, c->src.fd, c->pid);
 	}
@@ -260,7 +179,7 @@ void daemon_update_idle(struct daemon *d)
 	if (!d->timeout)
 		return;
 	idle = !clients_count(&d->clients, CLIENT_LOCK) &&
-	       !clients_count(&d->clients, CLIENT_ADMIN) && !d->nresources;
+	       !clients_count(&d->clients, CLIENT_ADMIN) && !d->spaces.nresources;
 	if (!idle)
 		loop_timer_disarm(d->loop, &d->idle);
 	else if (!d->idle.armed)
@@ -347,6 +266,7 @@ int daemon_init(struct daemon *d)
 		.closed = client_closed,
 	};
 	struct client_ops cops = ops;
+	struct lockspaces_ops lsops = { .changed = resource_changed, .data = d };
 	struct lw_err err = { 0 };
 	int rc;
 
@@ -364,7 +284,7 @@ int daemon_init(struct daemon *d)
 		log_error("cannot set up signal handling: %s", strerror(-rc));
 		return rc;
 	}
-	if ((rc = lockspace_new(NULL, daemon_lockspace_hooks(d), &d->default_ls, &err)) < 0) {
+	if ((rc = lockspaces_init(&d->spaces, &lsops, &err)) < 0) {
 		log_error("cannot create the default lockspace: %s", err.message);
 		lw_err_clear(&err);
 		return rc;
@@ -426,10 +346,7 @@ void daemon_fini(struct daemon *d)
 	reaper_fini(&d->reaper);
 	for (int k = 0; k < CLIENT_KINDS; k++)
 		listener_close(&d->listeners[k], true);
-	for (size_t i = 0; i < d->nspaces; i++)
-		lockspace_free(d->spaces[i]);
-	free(d->spaces);
-	lockspace_free(d->default_ls);
+	lockspaces_fini(&d->spaces);
 	if (d->signals.fd >= 0) {
 		loop_del(d->loop, &d->signals);
 		safe_close(d->signals.fd);

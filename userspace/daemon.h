@@ -14,7 +14,7 @@
 #include "clients.h"
 #include "config.h"
 #include "guard.h"
-#include "lockspace.h"
+#include "lockspaces.h"
 #include "loop.h"
 #include "metrics.h"
 #include "reaper.h"
@@ -46,12 +46,7 @@ struct daemon {
 	struct loop_source signals;
 	struct loop_timer idle;
 
-	struct lockspace *default_ls;
-	struct lockspace **spaces;	/* indirect lockspaces, by directory */
-	size_t nspaces;
-	unsigned int next_resource_id;
-	size_t nresources;		/* over all lockspaces */
-	size_t nposix;			/* of them adopted process-owned locks */
+	struct lockspaces spaces;
 
 	struct audit *audit;		/* the audit log's writer */
 	struct alerts *alerts;		/* syslog and the hook, for critical events */
@@ -77,10 +72,6 @@ int daemon_init(struct daemon *d);
 int daemon_listen(struct daemon *d);
 int daemon_run(struct daemon *d);
 void daemon_fini(struct daemon *d);
-
-struct lockspace *daemon_find_lockspace(struct daemon *d, const char *path);
-int daemon_add_lockspace(struct daemon *d, const char *path, struct lw_err *err);
-const struct lockspace_hooks *daemon_lockspace_hooks(struct daemon *d);
 
 /* A new connection (or one restored across a re-exec): check its
  * credentials, count it. */

@@ -108,9 +108,7 @@ void events_owner_gone(struct daemon *d, const struct client *c)
 {
 	struct gone g = { d, c };
 
-	lockspace_foreach(d->default_ls, drop_one, &g);
-	for (size_t i = 0; i < d->nspaces; i++)
-		lockspace_foreach(d->spaces[i], drop_one, &g);
+	lockspaces_foreach_resource(&d->spaces, drop_one, &g);
 }
 
 void events_client(struct daemon *d, const struct client *c, enum client_event ev,
@@ -144,7 +142,7 @@ void events_daemon(struct daemon *d, const char *event)
 	note_begin(&n, event, "info");
 	jw_str(&n.w, "version", LW_VERSION);
 	jw_int(&n.w, "daemon_pid", getpid());
-	jw_int(&n.w, "locks", d->nresources);
+	jw_int(&n.w, "locks", d->spaces.nresources);
 	jw_int(&n.w, "clients", clients_count(&d->clients, CLIENT_LOCK));
 	note_end(d, &n);
 }

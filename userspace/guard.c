@@ -541,9 +541,7 @@ static void resync(struct guard *g)
 	}
 	if (g->bpf)
 		bpfmon_prune(g->bpf, in_table, g);
-	lockspace_foreach(g->d->default_ls, resync_one, g);
-	for (size_t k = 0; k < g->d->nspaces; k++)
-		lockspace_foreach(g->d->spaces[k], resync_one, g);
+	lockspaces_foreach_resource(&g->d->spaces, resync_one, g);
 	pthread_mutex_unlock(&g->lock);
 	bpf_attach_update(g);
 }

@@ -82,7 +82,7 @@ static int prologue(struct daemon *d, struct client *c, const char *func,
 	    (rc = check_restricted(c, err)) ||
 	    (rc = check_registered(c, err)))
 		return rc;
-	if (!(*ls = daemon_find_lockspace(d, a->path))) {
+	if (!(*ls = lockspaces_find(&d->spaces, a->path))) {
 		lw_err_set(err, ERR_FROM_RPC, ERR_INTERNAL_ERROR,
 			   "Lockspace for path %s does not exist", a->path);
 		return -ENOENT;
@@ -160,13 +160,13 @@ static int proc_new(struct daemon *d, struct client *c, struct xdr_in *in,
 		rc = -EEXIST;
 		goto out;
 	}
-	if (daemon_find_lockspace(d, a.path)) {
+	if (lockspaces_find(&d->spaces, a.path)) {
 		lw_err_set(err, ERR_FROM_RPC, ERR_INTERNAL_ERROR,
 			   "Lockspace for path %s already exists", a.path);
 		rc = -EEXIST;
 		goto out;
 	}
-	rc = daemon_add_lockspace(d, a.path, err);
+	rc = lockspaces_add(&d->spaces, a.path, NULL, err);
 out:
 	free_lock_args(&a);
 	return rc;
@@ -187,8 +187,8 @@ static int proc_create_lockspace(struct daemon *d, struct client *c, struct xdr_
 	}
 	/* As virtlockd: no registration needed, and an existing one is fine. */
 	rc = check_restricted(c, err);
-	if (!rc && !daemon_find_lockspace(d, a.path))
-		rc = daemon_add_lockspace(d, a.path, err);
+	if (!rc && !lockspaces_find(&d->spaces, a.path))
+		rc = lockspaces_add(&d->spaces, a.path, NULL, err);
 	free_lock_args(&a);
 	return rc;
 }

@@ -97,9 +97,7 @@ static int proc_locks(struct daemon *d, struct client *c, struct xdr_in *in,
 			hashmap_put(&w.owners, keys[n++], it);
 		}
 	}
-	lockspace_foreach(d->default_ls, add_lock, &w);
-	for (size_t i = 0; i < d->nspaces; i++)
-		lockspace_foreach(d->spaces[i], add_lock, &w);
+	lockspaces_foreach_resource(&d->spaces, add_lock, &w);
 	hashmap_free(&w.owners);
 	free(keys);
 	put_json(out, w.list);

@@ -181,8 +181,8 @@ static void settle_unclaimed(struct daemon *d)
 
 		if (fd_bits(d, fd) != INHERITED)
 			continue;
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && d->nposix &&
-		    daemon_lockspace_hooks(d)->posix_held(d, st.st_dev, st.st_ino)) {
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    lockspaces_posix_held(&d->spaces, st.st_dev, st.st_ino)) {
 			log_warn("inherited fd %d refers to a file locked by an adopted POSIX lock; "
 				 "keeping it open", fd);
 			continue;
@@ -388,6 +388,13 @@ static void save_lockspace(struct saver *sv, const char *key, struct lockspace *
 	jw_end(&sv->w);
 }
 
+static int save_indirect(struct lockspace *ls, void *arg)
+{
+	if (lockspace_dir(ls))
+		save_lockspace(arg, NULL, ls);
+	return 0;
+}
+
 static void save_victim(int pidfd, pid_t pid, bool sent_kill, void *arg)
 {
 	struct saver *sv = arg;
@@ -412,17 +419,16 @@ static void save_state(struct saver *sv, struct daemon *d)
 		save_server(sv, d, k);
 	jw_end(w);
 	jw_end(w);
-	save_lockspace(sv, "defaultLockspace", d->default_ls);
+	save_lockspace(sv, "defaultLockspace", d->spaces.dflt);
 	jw_array(w, "lockspaces");
-	for (size_t i = 0; i < d->nspaces; i++)
-		save_lockspace(sv, NULL, d->spaces[i]);
+	lockspaces_foreach(&d->spaces, save_indirect, sv);
 	jw_end(w);
 	snprintf(magic, sizeof(magic), "%d", getpid());
 	jw_str(w, "magic", magic);
 
 	jw_object(w, "lockwarden");
 	jw_int(w, "version", STATE_VERSION);
-	jw_int(w, "next_resource_id", d->next_resource_id);
+	jw_int(w, "next_resource_id", d->spaces.next_id);
 	jw_object(w, "pidfile");
 	jw_str(w, "path", d->paths.pidfile);
 	jw_int(w, "fd", d->pid_fd);
@@ -881,14 +887,13 @@ static int load_lockspace(struct reader *r, struct json_object *o, const char *w
 
 		if (!dir)
 			return -EINVAL;
-		if (daemon_find_lockspace(r->d, dir))
+		if (lockspaces_find(&r->d->spaces, dir))
 			return bad(r, where, "lockspace %s appears twice", dir);
-		if (daemon_add_lockspace(r->d, dir, &err) < 0) {
+		if (lockspaces_add(&r->d->spaces, dir, lsp, &err) < 0) {
 			bad(r, where, "%s", err.message);
 			lw_err_clear(&err);
 			return -EINVAL;
 		}
-		*lsp = daemon_find_lockspace(r->d, dir);
 	}
 	lockspace_reserve(*lsp, lockspace_count(*lsp) + json_object_array_length(resources));
 	for (size_t i = 0; i < json_object_array_length(resources); i++) {
@@ -905,7 +910,7 @@ static int load_lockspaces(struct reader *r, struct json_object *st)
 	char where[64];
 
 	if (!(dflt = member(r, st, "state", "defaultLockspace", json_type_object)) ||
-	    load_lockspace(r, dflt, "defaultLockspace", &r->d->default_ls) < 0 ||
+	    load_lockspace(r, dflt, "defaultLockspace", &r->d->spaces.dflt) < 0 ||
 	    !(spaces = member(r, st, "state", "lockspaces", json_type_array)))
 		return -EINVAL;
 	for (size_t i = 0; i < json_object_array_length(spaces); i++) {
@@ -929,8 +934,7 @@ static int load_ours(struct reader *r, struct json_object *ext)
 
 	if (get_int(r, ext, "lockwarden", "next_resource_id", 0, UINT32_MAX, &v) < 0)
 		return -EINVAL;
-	if ((unsigned int)v > d->next_resource_id)
-		d->next_resource_id = v;
+	lockspaces_restore_next_id(&d->spaces, v);
 	if (!(pid = member(r, ext, "lockwarden", "pidfile", json_type_object)) ||
 	    !(path = get_str(r, pid, "lockwarden.pidfile", "path")) ||
 	    get_fd(r, pid, "lockwarden.pidfile", "fd", &fd) < 0)
@@ -1021,7 +1025,7 @@ int state_apply(struct daemon *d, struct json_object *st)
 		}
 	}
 	log_info("restored %s state: %zu resources (%zu adopted POSIX locks), %zu lock clients",
-		 r.ours ? "lockwarden" : "virtlockd", d->nresources, d->nposix,
+		 r.ours ? "lockwarden" : "virtlockd", d->spaces.nresources, d->spaces.nposix,
 		 clients_count(&d->clients, CLIENT_LOCK));
 	rc = 0;
 out:

@@ -74,8 +74,8 @@ struct json_object *daemon_status(struct daemon *d)
 	json_object_object_add(st, "clients", o);
 
 	o = json_object_new_object();
-	add_u64(o, "held", d->nresources);
-	add_u64(o, "lockspaces", 1 + d->nspaces);
+	add_u64(o, "held", d->spaces.nresources);
+	add_u64(o, "lockspaces", lockspaces_count(&d->spaces));
 	json_object_object_add(st, "locks", o);
 
 	json_object_object_add(st, "audit", audit_status(d));

@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
+#include <string.h>
+
+#include "lockspaces.h"
+#include "log.h"
+
+static void changed(void *data, struct lockspace *ls, struct resource *res,
+		    enum lockspace_event ev)
+{
+	struct lockspaces *s = data;
+
+	if (ev == LS_ADDED) {
+		s->nresources++;
+		s->nposix += res->posix;
+	} else if (ev == LS_REMOVED) {
+		s->nresources--;
+		s->nposix -= res->posix;
+	}
+	if (s->ops.changed)
+		s->ops.changed(s->ops.data, ls, res, ev);
+}
+
+static bool posix_any(void *data)
+{
+	const struct lockspaces *s = data;
+
+	return s->nposix > 0;
+}
+
+static bool posix_held(void *data, dev_t dev, ino_t ino)
+{
+	return lockspaces_posix_held(data, dev, ino);
+}
+
+static unsigned int next_id(void *data)
+{
+	struct lockspaces *s = data;
+
+	return ++s->next_id;
+}
+
+int lockspaces_init(struct lockspaces *s, const struct lockspaces_ops *ops,
+		    struct lw_err *err)
+{
+	*s = (struct lockspaces){
+		.ops = *ops,
+		.hooks = {
+			.changed = changed,
+			.posix_any = posix_any,
+			.posix_held = posix_held,
+			.next_id = next_id,
+			.data = s,
+		},
+	};
+	hashmap_init(&s->by_dir);
+	return lockspace_new(NULL, &s->hooks, &s->dflt, err);
+}
+
+void lockspaces_fini(struct lockspaces *s)
+{
+	struct hashmap_entry *e, *nx;
+	size_t i;
+
+	hashmap_foreach(&s->by_dir, e, nx, i)
+		lockspace_free(e->value);
+	hashmap_free(&s->by_dir);
+	lockspace_free(s->dflt);
+	s->dflt = NULL;
+}
+
+struct lockspace *lockspaces_find(const struct lockspaces *s, const char *dir)
+{
+	if (!dir || !*dir)
+		return s->dflt;
+	return hashmap_get(&s->by_dir, dir);
+}
+
+int lockspaces_add(struct lockspaces *s, const char *dir, struct lockspace **out,
+		   struct lw_err *err)
+{
+	struct lockspace *ls;
+	int rc;
+
+	if ((rc = lockspace_new(dir, &s->hooks, &ls, err)) < 0) {
+		log_error("cannot create lockspace %s: %s", dir, err->message);
+		return rc;
+	}
+	/* The key is the lockspace's own copy of dir. */
+	hashmap_put(&s->by_dir, lockspace_dir(ls), ls);
+	log_info("lockspace %s created", dir);
+	if (out)
+		*out = ls;
+	return 0;
+}
+
+size_t lockspaces_count(const struct lockspaces *s)
+{
+	return 1 + s->by_dir.count;
+}
+
+int lockspaces_foreach(const struct lockspaces *s,
+		       int (*fn)(struct lockspace *ls, void *arg), void *arg)
+{
+	struct hashmap_entry *e, *nx;
+	size_t i;
+	int rc;
+
+	if ((rc = fn(s->dflt, arg)))
+		return rc;
+	hashmap_foreach(&s->by_dir, e, nx, i)
+		if ((rc = fn(e->value, arg)))
+			return rc;
+	return 0;
+}
+
+struct resource_visit {
+	int (*fn)(struct lockspace *ls, struct resource *res, void *arg);
+	void *arg;
+};
+
+static int visit_resources(struct lockspace *ls, void *arg)
+{
+	struct resource_visit *v = arg;
+
+	return lockspace_foreach(ls, v->fn, v->arg);
+}
+
+int lockspaces_foreach_resource(const struct lockspaces *s,
+				int (*fn)(struct lockspace *ls, struct resource *res, void *arg),
+				void *arg)
+{
+	struct resource_visit v = { fn, arg };
+
+	return lockspaces_foreach(s, visit_resources, &v);
+}
+
+struct owner_release {
+	pid_t owner;
+	int held;
+};
+
+static int release_in(struct lockspace *ls, void *arg)
+{
+	struct owner_release *o = arg;
+
+	o->held += lockspace_release_owner(ls, o->owner);
+	return 0;
+}
+
+int lockspaces_release_owner(struct lockspaces *s, pid_t owner)
+{
+	struct owner_release o = { .owner = owner };
+
+	lockspaces_foreach(s, release_in, &o);
+	return o.held;
+}
+
+static int is_posix_on(struct lockspace *ls, struct resource *res, void *arg)
+{
+	const struct resource *want = arg;
+
+	return res->posix && res->dev == want->dev && res->ino == want->ino;
+}
+
+bool lockspaces_posix_held(const struct lockspaces *s, dev_t dev, ino_t ino)
+{
+	struct resource want = { .dev = dev, .ino = ino };
+
+	return s->nposix && lockspaces_foreach_resource(s, is_posix_on, &want);
+}
+
+void lockspaces_restore_next_id(struct lockspaces *s, unsigned int next_id)
+{
+	if (next_id > s->next_id)
+		s->next_id = next_id;
+}
