@@ -11,10 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clients.h"
 #include "lock_protocol.h"
 #include "lwadmin_protocol.h"
 #include "recordfmt.h"
 #include "rpcclient.h"
+#include "sockets.h"
 #include "timefmt.h"
 #include "util.h"
 
@@ -45,17 +47,6 @@ static void usage(FILE *f)
 		"  -h, --help\n"
 		"\n"
 		"TIME: 2024-05-01T12:00:00Z, \"2024-05-01 12:00\" (UTC), @EPOCH, or 90s, 15m, 2h, 7d ago.\n");
-}
-
-static char *default_socket(void)
-{
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-
-	if (geteuid() == 0)
-		return xstrdup("/run/libvirt/virtlockd-admin-sock");
-	if (xdg && *xdg)
-		return xasprintf("%s/libvirt/virtlockd-admin-sock", xdg);
-	return xasprintf("%s/.cache/libvirt/virtlockd-admin-sock", getenv("HOME") ? getenv("HOME") : "");
 }
 
 /* Call proc; the JSON document it answers, or NULL (said why). */
@@ -269,7 +260,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!ctl.socket)
-		ctl.socket = sock = default_socket();
+		ctl.socket = sock = sockets_default_path(geteuid() == 0, CLIENT_ADMIN);
 	if ((rc = rpc_client_connect(&ctl.rpc, ctl.socket, LWADMIN_PROGRAM,
 				     LWADMIN_PROGRAM_VERSION)) < 0) {
 		fprintf(stderr, "lockwardenctl: cannot connect to %s: %s (is lockwardend running?)\n",

@@ -53,7 +53,6 @@ enum tp_type {
 #define CLIENT_TRANSPORT_UNIX		0
 
 /* The servers, by client kind. */
-static const char *const server_name[CLIENT_KINDS] = { "virtlockd", "admin" };
 
 static int get_str(struct xdr_in *in, char **s)
 {
@@ -87,7 +86,7 @@ static int get_server(struct xdr_in *in, int *kind, struct lw_err *err)
 	if (get_str(in, &name))
 		return -EBADMSG;
 	for (*kind = 0; *kind < CLIENT_KINDS; (*kind)++) {
-		if (!strcmp(name, server_name[*kind])) {
+		if (!strcmp(name, client_server_name[*kind])) {
 			free(name);
 			return 0;
 		}
@@ -120,7 +119,7 @@ static int get_client(struct daemon *d, struct xdr_in *in, struct client **out,
 
 static void put_client(struct buf *out, const struct client *c)
 {
-	xdr_put_string(out, server_name[c->kind]);
+	xdr_put_string(out, client_server_name[c->kind]);
 	xdr_put_u64(out, c->id);
 	xdr_put_u64(out, c->connect_time / 1000000000ull);
 	xdr_put_u32(out, CLIENT_TRANSPORT_UNIX);
@@ -249,7 +248,7 @@ static int proc_list_servers(struct daemon *d, struct client *c, struct xdr_in *
 	n = need ? CLIENT_KINDS : 0;
 	xdr_put_u32(out, n);
 	for (uint32_t i = 0; i < n; i++)
-		xdr_put_string(out, server_name[i]);
+		xdr_put_string(out, client_server_name[i]);
 	xdr_put_u32(out, CLIENT_KINDS);
 	return 0;
 }
@@ -262,7 +261,7 @@ static int proc_lookup_server(struct daemon *d, struct client *c, struct xdr_in 
 	if ((rc = get_server(in, &kind, err)) ||
 	    (rc = get_flags(in, "adminConnectLookupServer", err)))
 		return rc;
-	xdr_put_string(out, server_name[kind]);
+	xdr_put_string(out, client_server_name[kind]);
 	return 0;
 }
 

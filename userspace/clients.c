@@ -12,6 +12,9 @@
 #include "rpc.h"
 #include "util.h"
 
+const char *const client_kind_name[CLIENT_KINDS] = { "lock", "admin" };
+const char *const client_server_name[CLIENT_KINDS] = { "virtlockd", "admin" };
+
 void clients_init(struct client_table *t, struct loop *l, const struct client_ops *ops)
 {
 	memset(t, 0, sizeof(*t));

@@ -35,6 +35,11 @@ enum client_kind {
 	CLIENT_KINDS,
 };
 
+/* The socket's name in records and tools ("lock", "admin"), and the
+ * server's in libvirt's admin protocol and state file ("virtlockd", "admin"). */
+extern const char *const client_kind_name[CLIENT_KINDS];
+extern const char *const client_server_name[CLIENT_KINDS];
+
 struct client {
 	struct loop_source src;
 	struct client_table *table;

@@ -14,28 +14,19 @@
 #include "status.h"
 #include "util.h"
 
-static const char *client_kind_name[CLIENT_KINDS] = { "lock", "admin" };
-
 int daemon_default_paths(struct daemon *d)
 {
 	struct daemon_paths *p = &d->paths;
-	const char *xdg;
 
+	p->rundir = sockets_default_rundir(d->privileged);
+	for (int k = 0; k < CLIENT_KINDS; k++)
+		p->sock[k] = sockets_default_path(d->privileged, k);
 	if (d->privileged) {
-		p->rundir = xstrdup("/run/libvirt");
-		p->sock[CLIENT_LOCK] = xstrdup("/run/libvirt/virtlockd-sock");
-		p->sock[CLIENT_ADMIN] = xstrdup("/run/libvirt/virtlockd-admin-sock");
 		if (!p->pidfile)
 			p->pidfile = xstrdup("/run/virtlockd.pid");
 		p->state = xstrdup("/run/virtlockd-restart-exec.json");
 		return 0;
 	}
-	if ((xdg = getenv("XDG_RUNTIME_DIR")) && *xdg)
-		p->rundir = xasprintf("%s/libvirt", xdg);
-	else
-		p->rundir = xasprintf("%s/.cache/libvirt", getenv("HOME") ? getenv("HOME") : "/");
-	p->sock[CLIENT_LOCK] = xasprintf("%s/virtlockd-sock", p->rundir);
-	p->sock[CLIENT_ADMIN] = xasprintf("%s/virtlockd-admin-sock", p->rundir);
 	if (!p->pidfile)
 		p->pidfile = xasprintf("%s/virtlockd.pid", p->rundir);
 	p->state = xasprintf("%s/virtlockd-restart-exec.json", p->rundir);

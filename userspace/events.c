@@ -10,8 +10,6 @@
 #include "timefmt.h"
 #include "util.h"
 
-static const char *const kind_name[CLIENT_KINDS] = { "lock", "admin" };
-
 /*
  * The daemon's own records come with every lock call: they are printed as
  * text directly (jsonw), as a tree of json-c objects for each would cost
@@ -124,7 +122,7 @@ void events_client(struct daemon *d, const struct client *c, enum client_event e
 	/* A refused peer tried a socket that is not its own; an owner gone
 	 * with leases in hand is killed (see reaper.h). */
 	note_begin(&n, names[ev], ev == CLIENT_EV_REFUSED || released > 0 ? "medium" : "info");
-	jw_str(&n.w, "socket", kind_name[c->kind]);
+	jw_str(&n.w, "socket", client_kind_name[c->kind]);
 	note_client(&n, c);
 	if (c->owner_id && c->owner_pid != c->pid)
 		jw_int(&n.w, "client_pid", c->pid);

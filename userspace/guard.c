@@ -629,14 +629,6 @@ static void emit(void *data, struct guard_open *o)
 	guard_open_free(o);
 }
 
-static uint64_t now_boot_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 static void bpf_event(void *data, const struct ow_event *ev)
 {
 	struct guard *g = data;

@@ -76,18 +76,11 @@ static char *flags_string(int flags)
 	return xstrdup(buf);
 }
 
-static char *uuid_string(const uint8_t *u)
-{
-	return xasprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-			 "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5], u[6],
-			 u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-}
-
 struct json_object *guard_open_record(const struct guard_open *o, const char *event,
 				      enum guard_severity sev)
 {
 	struct json_object *r = audit_record(event), *owners = json_object_new_array();
-	char ts[TIME_RFC3339_LEN], *s;
+	char ts[TIME_RFC3339_LEN], uuid[UUID_STR_LEN], *s;
 
 	/* When it happened, not when it was written out. */
 	time_format(o->time_ns, ts);
@@ -121,9 +114,9 @@ struct json_object *guard_open_record(const struct guard_open *o, const char *ev
 		json_object_array_add(owners, json_object_new_int64(o->owners[i]));
 	json_object_object_add(r, "owner_pids", owners);
 	add_str(r, "vm_name", o->vm_name);
-	s = o->vm_name ? uuid_string(o->vm_uuid) : NULL;
-	add_str(r, "vm_uuid", s);
-	free(s);
+	if (o->vm_name)
+		uuid_format(o->vm_uuid, uuid);
+	add_str(r, "vm_uuid", o->vm_name ? uuid : NULL);
 	add_str(r, "lock_mode", o->exclusive ? "exclusive" : "shared");
 	add_str(r, "policy", guard_policy_name(o->policy));
 	add_str(r, "severity", guard_severity_name(sev));

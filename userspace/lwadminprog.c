@@ -109,7 +109,6 @@ static int proc_locks(struct daemon *d, struct client *c, struct xdr_in *in,
 static int proc_clients(struct daemon *d, struct client *c, struct xdr_in *in,
 			struct buf *out, struct lw_err *err)
 {
-	static const char *const kind_name[CLIENT_KINDS] = { "lock", "admin" };
 	struct json_object *list = json_object_new_array();
 	char since[TIME_RFC3339_LEN], uuid[UUID_STR_LEN];
 	struct client *it;
@@ -119,7 +118,7 @@ static int proc_clients(struct daemon *d, struct client *c, struct xdr_in *in,
 
 		time_format(it->connect_time, since);
 		json_object_object_add(o, "id", json_object_new_uint64(it->id));
-		json_object_object_add(o, "socket", json_object_new_string(kind_name[it->kind]));
+		json_object_object_add(o, "socket", json_object_new_string(client_kind_name[it->kind]));
 		json_object_object_add(o, "pid", json_object_new_int(it->pid));
 		json_object_object_add(o, "uid", json_object_new_int(it->uid));
 		json_object_object_add(o, "gid", json_object_new_int(it->gid));

@@ -12,16 +12,15 @@
 
 int rpc_client_connect(struct rpc_client *c, const char *path, uint32_t prog, uint32_t vers)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	int rc;
 
 	memset(c, 0, sizeof(*c));
 	c->prog = prog;
 	c->vers = vers;
 	c->timeout_ms = 30000;
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
+	if ((rc = unix_addr(&sa, path)) < 0)
+		return rc;
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return -errno;

@@ -17,16 +17,6 @@
 #define LISTEN_BACKLOG	128
 #define SD_LISTEN_FDS_START 3
 
-static int fill_addr(struct sockaddr_un *sa, const char *path)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa->sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa->sun_path, path);
-	return 0;
-}
-
 /* Does a daemon answer on path? Only then is the socket file not stale. */
 static bool socket_in_use(const char *path)
 {
@@ -34,7 +24,7 @@ static bool socket_in_use(const char *path)
 	bool used;
 	int fd;
 
-	if (fill_addr(&sa, path) < 0)
+	if (unix_addr(&sa, path) < 0)
 		return false;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -50,7 +40,7 @@ static int bind_unix(const char *path)
 	mode_t old;
 	int fd, rc;
 
-	if ((rc = fill_addr(&sa, path)) < 0)
+	if ((rc = unix_addr(&sa, path)) < 0)
 		return rc;
 	if (socket_in_use(path))
 		return -EADDRINUSE;
@@ -172,16 +162,21 @@ void listener_update(struct listener *l, bool below_limit)
 		log_warn("client limit reached on %s; new connections wait", l->path);
 }
 
-int sockets_from_systemd(const char *const paths[], int nkinds, int *fds)
+int sockets_systemd_count(void)
 {
 	const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
-	int n;
+
+	if (!pid || !nfds || atoi(pid) != getpid())
+		return 0;
+	return atoi(nfds);
+}
+
+int sockets_from_systemd(const char *const paths[], int nkinds, int *fds)
+{
+	int n = sockets_systemd_count();
 
 	for (int k = 0; k < nkinds; k++)
 		fds[k] = -1;
-	if (!pid || !nfds || atoi(pid) != getpid())
-		return 0;
-	n = atoi(nfds);
 	for (int i = 0; i < n; i++) {
 		int fd = SD_LISTEN_FDS_START + i;
 		struct sockaddr_un sa;
@@ -207,4 +202,25 @@ int sockets_from_systemd(const char *const paths[], int nkinds, int *fds)
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
 	return n;
+}
+
+char *sockets_default_rundir(bool privileged)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR"), *home = getenv("HOME");
+
+	if (privileged)
+		return xstrdup("/run/libvirt");
+	if (xdg && *xdg)
+		return xasprintf("%s/libvirt", xdg);
+	return xasprintf("%s/.cache/libvirt", home ? home : "/");
+}
+
+char *sockets_default_path(bool privileged, int kind)
+{
+	char *dir = sockets_default_rundir(privileged);
+	char *path = xasprintf("%s/%s", dir, kind == CLIENT_LOCK ? "virtlockd-sock" :
+			       "virtlockd-admin-sock");
+
+	free(dir);
+	return path;
 }

@@ -30,7 +30,14 @@ void listener_close(struct listener *l, bool unlink_path);
 /* Accept only while below the kind's client limit. */
 void listener_update(struct listener *l, bool below_limit);
 
+/* How many fds systemd passed this process (LISTEN_PID is ours), from fd 3. */
+int sockets_systemd_count(void);
 /* Sockets passed by systemd: fds[kind] or -1. Clears LISTEN_* from env. */
 int sockets_from_systemd(const char *const paths[], int nkinds, int *fds);
+
+/* virtlockd's run directory and socket paths: /run/libvirt for root, else
+ * $XDG_RUNTIME_DIR/libvirt or ~/.cache/libvirt. Allocated. */
+char *sockets_default_rundir(bool privileged);
+char *sockets_default_path(bool privileged, int kind);
 
 #endif

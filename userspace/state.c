@@ -26,7 +26,6 @@
 #define STATE_MAX	(256u << 20)
 #define STATE_VERSION	1
 
-static const char *const server_names[CLIENT_KINDS] = { "virtlockd", "admin" };
 
 /* ---- fds ---- */
 
@@ -150,9 +149,7 @@ static bool fd_is_listener(int fd)
 /* The sockets systemd passes for socket activation: fds 3.. */
 static bool from_systemd(int fd)
 {
-	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
-
-	return pid && n && atoi(pid) == getpid() && fd >= 3 && fd < 3 + atoi(n);
+	return fd >= 3 && fd < 3 + sockets_systemd_count();
 }
 
 /* Were we handed what only an exec'ing lock daemon hands on: listening
@@ -271,17 +268,10 @@ static void save_sock(struct saver *sv, int fd, bool client, pid_t pid)
 	fdlist_add(&sv->keep, fd);
 }
 
-static void format_uuid(const uint8_t *u, char out[37])
-{
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
-		 u[12], u[13], u[14], u[15]);
-}
-
 static void save_client(struct saver *sv, struct client *c)
 {
 	struct jsonw *w = &sv->w;
-	char uuid[37];
+	char uuid[UUID_STR_LEN];
 
 	jw_object(w, NULL);
 	jw_int(w, "id", c->id);
@@ -293,7 +283,7 @@ static void save_client(struct saver *sv, struct client *c)
 	save_sock(sv, c->src.fd, true, c->pid);
 	jw_object(w, "privateData");
 	if (c->kind == CLIENT_LOCK) {
-		format_uuid(c->owner_uuid, uuid);
+		uuid_format(c->owner_uuid, uuid);
 		jw_bool(w, "restricted", c->restricted);
 		jw_int(w, "ownerPid", (uint32_t)c->owner_pid);
 		jw_int(w, "ownerId", c->owner_id);
@@ -315,7 +305,7 @@ static void save_server(struct saver *sv, struct daemon *d, enum client_kind k)
 	struct jsonw *w = &sv->w;
 	struct client *c;
 
-	jw_object(w, server_names[k]);
+	jw_object(w, client_server_name[k]);
 	jw_int(w, "min_workers", 0);
 	jw_int(w, "max_workers", 0);
 	jw_int(w, "priority_workers", 0);
@@ -728,7 +718,7 @@ static int load_server(struct reader *r, const char *name, struct json_object *o
 	int k, fd, rc;
 	int64_t next;
 
-	for (k = 0; k < CLIENT_KINDS && strcmp(name, server_names[k]); k++)
+	for (k = 0; k < CLIENT_KINDS && strcmp(name, client_server_name[k]); k++)
 		;
 	if (k == CLIENT_KINDS)
 		return bad(r, "daemon.servers", "unexpected server name '%s'", name);
@@ -773,14 +763,14 @@ static int load_servers(struct reader *r, struct json_object *st, struct fdlist 
 		if (!json_object_is_type(dmn, json_type_object))
 			return bad(r, "daemon", "malformed");
 		if (!json_object_object_get_ex(dmn, "servers", &servers))
-			return load_server(r, server_names[CLIENT_LOCK], dmn, ready);
+			return load_server(r, client_server_name[CLIENT_LOCK], dmn, ready);
 		if (json_object_is_type(servers, json_type_array)) {
 			size_t n = json_object_array_length(servers);
 
 			if (n > CLIENT_KINDS)
 				return bad(r, "daemon.servers", "%zu servers, at most %d known", n, CLIENT_KINDS);
 			for (size_t i = 0; i < n; i++)
-				if (load_server(r, server_names[i], json_object_array_get_idx(servers, i), ready) < 0)
+				if (load_server(r, client_server_name[i], json_object_array_get_idx(servers, i), ready) < 0)
 					return -EINVAL;
 			return 0;
 		}
@@ -793,7 +783,7 @@ static int load_servers(struct reader *r, struct json_object *st, struct fdlist 
 	}
 	if (!(dmn = member(r, st, "state", "server", json_type_object)))
 		return -EINVAL;
-	return load_server(r, server_names[CLIENT_LOCK], dmn, ready);
+	return load_server(r, client_server_name[CLIENT_LOCK], dmn, ready);
 }
 
 /* What lockwarden adds to a resource: [posix, dev, ino, id]. */

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,6 +117,21 @@ uint64_t now_mono_ns(void)
 uint64_t now_real_ns(void)
 {
 	return clock_ns(CLOCK_REALTIME);
+}
+
+uint64_t now_boot_ns(void)
+{
+	return clock_ns(CLOCK_BOOTTIME);
+}
+
+int unix_addr(struct sockaddr_un *sa, const char *path)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa->sun_path, path);
+	return 0;
 }
 
 int write_all(int fd, const void *buf, size_t len)

@@ -30,6 +30,7 @@ int fd_set_nonblock(int fd);
 
 uint64_t now_mono_ns(void);
 uint64_t now_real_ns(void);
+uint64_t now_boot_ns(void);	/* the clock of BPF's bpf_ktime_get_boot_ns() */
 
 /* Write all of buf or fail with -errno. */
 int write_all(int fd, const void *buf, size_t len);
@@ -39,6 +40,10 @@ int read_file(const char *path, size_t max, char **out, size_t *len);
 /* The text form of a 16-byte uuid: 36 characters and a NUL. */
 #define UUID_STR_LEN 37
 void uuid_format(const uint8_t *uuid, char out[UUID_STR_LEN]);
+
+struct sockaddr_un;
+/* A UNIX socket address for path; -ENAMETOOLONG when it does not fit. */
+int unix_addr(struct sockaddr_un *sa, const char *path);
 
 /* mkdir -p with mode for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode);
