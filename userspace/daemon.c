@@ -70,7 +70,7 @@ void daemon_client_accepted(struct daemon *d, struct client *c, bool restored)
 	if (!client_allowed(d, c)) {
 		log_error("Disallowing client %d with uid %u on the %s socket",
 			  c->pid, (unsigned int)c->uid, client_kind_name[c->kind]);
-		events_client(d, c, CLIENT_EV_REFUSED, 0);
+		events_client(d->audit, c, CLIENT_EV_REFUSED, 0);
 		client_close(c, "credentials");
 		return;
 	}
@@ -78,7 +78,7 @@ void daemon_client_accepted(struct daemon *d, struct client *c, bool restored)
 		  client_kind_name[c->kind], (unsigned long long)c->id, c->pid, (unsigned int)c->uid);
 	/* A client carried over a re-exec did not connect: the re-exec record says it. */
 	if (!restored)
-		events_client(d, c, CLIENT_EV_CONNECT, 0);
+		events_client(d->audit, c, CLIENT_EV_CONNECT, 0);
 	listener_update(&d->listeners[c->kind],
 			clients_count(&d->clients, c->kind) <
 			(c->kind == CLIENT_LOCK ? d->cfg.max_clients : d->cfg.admin_max_clients));
@@ -93,13 +93,13 @@ static void client_closed(void *data, struct client *c)
 	int held = 0;
 
 	if (c->kind == CLIENT_LOCK && c->owner_pid && c->pid == c->owner_pid) {
-		events_owner_gone(d, c);
+		events_owner_gone(d->audit, &d->spaces, c);
 		held = lockspaces_release_owner(&d->spaces, c->owner_pid);
 		if (held > 0)
 			reaper_kill(&d->reaper, c->src.fd, c->pid);
 	}
 	if (client_allowed(d, c))
-		events_client(d, c, CLIENT_EV_DISCONNECT, held);
+		events_client(d->audit, c, CLIENT_EV_DISCONNECT, held);
 	listener_update(&d->listeners[c->kind], true);
 	daemon_update_idle(d);
 }
@@ -123,9 +123,9 @@ void daemon_report(struct daemon *d, struct json_object *rec)
 	audit_write(d->audit, rec, critical);
 }
 
-void daemon_report_text(struct daemon *d, const char *json, size_t len)
+void daemon_event(struct daemon *d, const char *event)
 {
-	audit_write_text(d->audit, json, len, false);
+	events_daemon(d->audit, event, d->spaces.nresources, clients_count(&d->clients, CLIENT_LOCK));
 }
 
 /* What the audit writer found about the log itself: the daemon's log says
@@ -290,6 +290,26 @@ int daemon_init(struct daemon *d)
 	return 0;
 }
 
+static void accept_client(void *data, struct listener *l, int fd)
+{
+	struct daemon *d = data;
+	struct client *c;
+	int rc;
+
+	if ((rc = clients_add(&d->clients, fd, l->kind, &c)) < 0) {
+		log_warn("cannot take a client on %s: %s", l->path, strerror(-rc));
+		close(fd);
+		return;
+	}
+	daemon_client_accepted(d, c, false);
+}
+
+int daemon_open_listener(struct daemon *d, int kind, int fd)
+{
+	return listener_open(&d->listeners[kind], d->loop, kind, d->paths.sock[kind], fd,
+			     accept_client, d);
+}
+
 /* Also where the daemon starts to serve: the "daemon_start" record, with
  * what a re-exec or takeover brought along. */
 int daemon_listen(struct daemon *d)
@@ -301,10 +321,10 @@ int daemon_listen(struct daemon *d)
 	for (int k = 0; k < CLIENT_KINDS; k++) {
 		if (d->listeners[k].path)
 			continue;	/* restored across re-exec */
-		if ((rc = listener_open(&d->listeners[k], d, k, d->paths.sock[k], fds[k])) < 0)
+		if ((rc = daemon_open_listener(d, k, fds[k])) < 0)
 			return rc;
 	}
-	events_daemon(d, "daemon_start");
+	daemon_event(d, "daemon_start");
 	return 0;
 }
 
@@ -317,7 +337,7 @@ int daemon_run(struct daemon *d)
 	rc = loop_run(d->loop);
 	if (d->reexec) {
 		/* The next image continues the chain from what is on disk. */
-		events_daemon(d, "reexec");
+		daemon_event(d, "reexec");
 		if (audit_sync(d->audit, 2000) < 0)
 			log_warn("re-exec: the audit log could not be written out first");
 	}
@@ -330,7 +350,7 @@ void daemon_fini(struct daemon *d)
 	metrics_free(d->metrics);
 	/* First, while the audit log is open for the last records. */
 	guard_free(d->guard);
-	events_daemon(d, "daemon_stop");
+	daemon_event(d, "daemon_stop");
 	/* While alerts and everything a note may touch still exist. */
 	audit_sync(d->audit, 3000);
 	clients_fini(&d->clients);

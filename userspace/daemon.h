@@ -70,6 +70,8 @@ void daemon_paths_free(struct daemon_paths *p);
 int daemon_init(struct daemon *d);
 /* Open (or take from systemd) every listening socket not yet restored. */
 int daemon_listen(struct daemon *d);
+/* The listener of kind on its path, or on fd >= 0 (activation, re-exec). */
+int daemon_open_listener(struct daemon *d, int kind, int fd);
 int daemon_run(struct daemon *d);
 void daemon_fini(struct daemon *d);
 
@@ -82,9 +84,8 @@ void daemon_client_accepted(struct daemon *d, struct client *c, bool restored);
  * events the alerts. Takes ownership of rec (see audit_record()).
  */
 void daemon_report(struct daemon *d, struct json_object *rec);
-/* The same for the daemon's routine records (lock, client), built as
- * JSON text: never critical, never a violation, so the audit log only. */
-void daemon_report_text(struct daemon *d, const char *json, size_t len);
+/* events_daemon() with the daemon's counts: "daemon_start", "reexec", ... */
+void daemon_event(struct daemon *d, const char *event);
 
 /* Re-exec as on SIGUSR1, once the current loop batch is done. */
 void daemon_request_reexec(struct daemon *d, const char *why);

@@ -4,9 +4,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "audit.h"
+#include "clients.h"
 #include "events.h"
 #include "jsonw.h"
+#include "lockspaces.h"
 #include "timefmt.h"
 #include "util.h"
 
@@ -33,10 +35,10 @@ static void note_begin(struct note *n, const char *event, const char *severity)
 	jw_str(&n->w, "severity", severity);
 }
 
-static void note_end(struct daemon *d, struct note *n)
+static void note_end(struct audit *a, struct note *n)
 {
 	jw_end(&n->w);
-	daemon_report_text(d, (const char *)n->text.data, n->text.len);
+	audit_write_text(a, (const char *)n->text.data, n->text.len, false);
 	buf_free(&n->text);
 }
 
@@ -56,7 +58,7 @@ static void note_client(struct note *n, const struct client *c)
 	jw_str(&n->w, "vm_uuid", uuid);
 }
 
-void events_lock(struct daemon *d, const struct client *c, struct lockspace *ls,
+void events_lock(struct audit *a, const struct client *c, struct lockspace *ls,
 		 const char *name, enum lock_event ev, uint32_t flags)
 {
 	static const char *const names[] = {
@@ -84,11 +86,11 @@ void events_lock(struct daemon *d, const struct client *c, struct lockspace *ls,
 	if (ev == LOCK_EV_DROPPED)
 		jw_str(&n.w, "reason", "owner disconnected");
 	note_client(&n, c);
-	note_end(d, &n);
+	note_end(a, &n);
 }
 
 struct gone {
-	struct daemon *d;
+	struct audit *a;
 	const struct client *c;
 };
 
@@ -98,18 +100,19 @@ static int drop_one(struct lockspace *ls, struct resource *res, void *arg)
 
 	for (size_t i = 0; i < res->nowners; i++)
 		if (res->owners[i] == g->c->owner_pid)
-			events_lock(g->d, g->c, ls, res->name, LOCK_EV_DROPPED, res->flags);
+			events_lock(g->a, g->c, ls, res->name, LOCK_EV_DROPPED, res->flags);
 	return 0;
 }
 
-void events_owner_gone(struct daemon *d, const struct client *c)
+void events_owner_gone(struct audit *a, const struct lockspaces *spaces,
+		       const struct client *c)
 {
-	struct gone g = { d, c };
+	struct gone g = { a, c };
 
-	lockspaces_foreach_resource(&d->spaces, drop_one, &g);
+	lockspaces_foreach_resource(spaces, drop_one, &g);
 }
 
-void events_client(struct daemon *d, const struct client *c, enum client_event ev,
+void events_client(struct audit *a, const struct client *c, enum client_event ev,
 		   int released)
 {
 	static const char *const names[] = {
@@ -130,17 +133,17 @@ void events_client(struct daemon *d, const struct client *c, enum client_event e
 	jw_int(&n.w, "gid", c->gid);
 	if (released > 0)
 		jw_int(&n.w, "released", released);
-	note_end(d, &n);
+	note_end(a, &n);
 }
 
-void events_daemon(struct daemon *d, const char *event)
+void events_daemon(struct audit *a, const char *event, size_t locks, size_t clients)
 {
 	struct note n;
 
 	note_begin(&n, event, "info");
 	jw_str(&n.w, "version", LW_VERSION);
 	jw_int(&n.w, "daemon_pid", getpid());
-	jw_int(&n.w, "locks", d->spaces.nresources);
-	jw_int(&n.w, "clients", clients_count(&d->clients, CLIENT_LOCK));
-	note_end(d, &n);
+	jw_int(&n.w, "locks", locks);
+	jw_int(&n.w, "clients", clients);
+	note_end(a, &n);
 }

@@ -2,8 +2,8 @@
 /*
  * The daemon's own audit records: lock acquire, release and refusal,
  * client connect and disconnect, start, stop and re-exec. Each is built
- * here and goes out through daemon_report(); the guard builds the
- * violation and denial records the same way.
+ * here as JSON text and written to the audit log: never critical, never a
+ * violation (the guard builds those, guardevent.c).
  *
  * Every record has "event", "time" and "severity" (info, low, medium,
  * high, critical: the guard's scale); lock and client records name the
@@ -14,11 +14,13 @@
 #define LW_EVENTS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+struct audit;
 struct client;
-struct daemon;
 struct lockspace;
+struct lockspaces;
 
 enum lock_event {
 	LOCK_EV_ACQUIRE,
@@ -28,10 +30,11 @@ enum lock_event {
 };
 
 /* name in ls, taken (ACQUIRE with the request's flags), let go or refused. */
-void events_lock(struct daemon *d, const struct client *c, struct lockspace *ls,
+void events_lock(struct audit *a, const struct client *c, struct lockspace *ls,
 		 const char *name, enum lock_event ev, uint32_t flags);
 /* The owner of c is gone: LOCK_EV_DROPPED for every lease it holds. */
-void events_owner_gone(struct daemon *d, const struct client *c);
+void events_owner_gone(struct audit *a, const struct lockspaces *spaces,
+		       const struct client *c);
 enum client_event {
 	CLIENT_EV_CONNECT,	/* accepted: its credentials pass */
 	CLIENT_EV_REFUSED,	/* closed at once: wrong user for this socket */
@@ -40,9 +43,9 @@ enum client_event {
 
 /* A connection came, was refused, or went; released: how many leases its
  * owner lost with it. */
-void events_client(struct daemon *d, const struct client *c, enum client_event ev,
+void events_client(struct audit *a, const struct client *c, enum client_event ev,
 		   int released);
 /* "daemon_start", "daemon_stop", "reexec": with the daemon's counts. */
-void events_daemon(struct daemon *d, const char *event);
+void events_daemon(struct audit *a, const char *event, size_t locks, size_t clients);
 
 #endif

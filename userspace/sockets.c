@@ -9,7 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "clients.h"
 #include "log.h"
 #include "sockets.h"
 #include "util.h"
@@ -87,34 +87,29 @@ static int check_listening(int fd, const char *path)
 static void listener_accept(struct loop_source *src, uint32_t events)
 {
 	struct listener *l = container_of(src, struct listener, src);
-	struct daemon *d = l->d;
 
+	/* The callee may pause l (its client limit reached). */
 	for (int i = 0; i < 64 && !l->paused; i++) {
-		struct client *c;
-		int fd, rc;
+		int fd = accept4(src->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-		fd = accept4(src->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_warn("accept on %s failed: %m", l->path);
 			return;
 		}
-		rc = clients_add(&d->clients, fd, l->kind, &c);
-		if (rc < 0) {
-			log_warn("cannot take a client on %s: %s", l->path, strerror(-rc));
-			close(fd);
-			continue;
-		}
-		daemon_client_accepted(d, c, false);
+		l->accepted(l->data, l, fd);
 	}
 }
 
-int listener_open(struct listener *l, struct daemon *d, int kind, const char *path, int fd)
+int listener_open(struct listener *l, struct loop *loop, int kind, const char *path, int fd,
+		  listener_accept_fn accepted, void *data)
 {
 	int rc;
 
 	memset(l, 0, sizeof(*l));
-	l->d = d;
+	l->loop = loop;
+	l->accepted = accepted;
+	l->data = data;
 	l->kind = kind;
 	l->path = xstrdup(path);
 	l->src.fd = -1;
@@ -131,7 +126,7 @@ int listener_open(struct listener *l, struct daemon *d, int kind, const char *pa
 			log_error("cannot listen on %s: %s", path, strerror(-fd));
 		return fd;
 	}
-	if ((rc = loop_add(d->loop, &l->src, fd, EPOLLIN, listener_accept)) < 0) {
+	if ((rc = loop_add(loop, &l->src, fd, EPOLLIN, listener_accept)) < 0) {
 		close(fd);
 		return rc;
 	}
@@ -143,7 +138,7 @@ void listener_close(struct listener *l, bool unlink_path)
 	if (!l->path)
 		return;		/* never opened */
 	if (l->src.fd >= 0) {
-		loop_del(l->d->loop, &l->src);
+		loop_del(l->loop, &l->src);
 		l->src.fd = safe_close(l->src.fd);
 		if (unlink_path)
 			unlink(l->path);
@@ -157,7 +152,7 @@ void listener_update(struct listener *l, bool below_limit)
 	if (l->src.fd < 0 || l->paused == !below_limit)
 		return;
 	l->paused = !below_limit;
-	loop_mod(l->d->loop, &l->src, below_limit ? EPOLLIN : 0);
+	loop_mod(l->loop, &l->src, below_limit ? EPOLLIN : 0);
 	if (l->paused)
 		log_warn("client limit reached on %s; new connections wait", l->path);
 }

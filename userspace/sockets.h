@@ -11,11 +11,17 @@
 
 #include "loop.h"
 
-struct daemon;
+struct listener;
+
+/* A connection accepted on l: fd (non-blocking, close-on-exec) is the
+ * callee's from then on. */
+typedef void (*listener_accept_fn)(void *data, struct listener *l, int fd);
 
 struct listener {
 	struct loop_source src;
-	struct daemon *d;
+	struct loop *loop;
+	listener_accept_fn accepted;
+	void *data;
 	int kind;			/* enum client_kind */
 	char *path;
 	bool paused;
@@ -25,7 +31,8 @@ struct listener {
  * Bind path (refusing when a live daemon answers on it), or adopt fd >= 0
  * (activation, re-exec) after checking it is a listening UNIX socket.
  */
-int listener_open(struct listener *l, struct daemon *d, int kind, const char *path, int fd);
+int listener_open(struct listener *l, struct loop *loop, int kind, const char *path, int fd,
+		  listener_accept_fn accepted, void *data);
 void listener_close(struct listener *l, bool unlink_path);
 /* Accept only while below the kind's client limit. */
 void listener_update(struct listener *l, bool below_limit);

@@ -494,7 +494,7 @@ int state_reexec(struct daemon *d)
 	sv.guard = json_object_new_object();
 	if (d->guard && (rc = guard_state_save(d->guard, sv.guard)) < 0) {
 		log_error("re-exec aborted: the monitors cannot be handed over; serving on");
-		events_daemon(d, "reexec_failed");
+		daemon_event(d, "reexec_failed");
 		goto out;
 	}
 	jw_init(&sv.w, &text);
@@ -504,7 +504,7 @@ int state_reexec(struct daemon *d)
 	if (rc < 0) {
 		log_error("re-exec aborted: cannot write the state file %s: %s; serving on",
 			  d->paths.state, strerror(-rc));
-		events_daemon(d, "reexec_failed");
+		daemon_event(d, "reexec_failed");
 		goto out;
 	}
 	set_cloexec_all(&sv.keep, false);
@@ -519,7 +519,7 @@ int state_reexec(struct daemon *d)
 	unlink(d->paths.state);
 	log_error("re-exec aborted: cannot execute %s: %s; serving on with every lock held",
 		  d->argv[0], strerror(-rc));
-	events_daemon(d, "reexec_failed");
+	daemon_event(d, "reexec_failed");
 out:
 	json_object_put(sv.guard);
 	free(sv.keep.fd);
@@ -734,7 +734,7 @@ static int load_server(struct reader *r, const char *name, struct json_object *o
 		return -EINVAL;
 	if (d->listeners[k].path)
 		return bad(r, where, "appears twice");
-	if ((rc = listener_open(&d->listeners[k], d, k, d->paths.sock[k], fd)) < 0)
+	if ((rc = daemon_open_listener(d, k, fd)) < 0)
 		return bad(r, where, "inherited fd %d is not the listening socket %s: %s",
 			   fd, d->paths.sock[k], strerror(-rc));
 	for (size_t i = 0; i < json_object_array_length(clients); i++) {
