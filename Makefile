@@ -32,8 +32,10 @@ ARCH	:= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 CFLAGS	?= -O2 -g
 WARN	:= -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	   -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+# userspace/, by layer, lowest first: each folder is one archive.
+LAYERS	:= lib rpc audit lockd guard daemon
 ALL_CFLAGS := $(CFLAGS) $(WARN) $(SANFLAGS) -std=gnu11 -D_GNU_SOURCE \
-	-DLW_VERSION=\"$(VERSION)\" -I include -I userspace -I $(BUILD)
+	-DLW_VERSION=\"$(VERSION)\" -I include $(LAYERS:%=-I userspace/%) -I $(BUILD)
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
 LIBS	:= -lbpf -lelf -lz -ljson-c
 
@@ -47,10 +49,13 @@ endif
 # Not intermediates to delete: every object depends on the skeletons.
 .SECONDARY:
 
-# Code shared by the daemon, the tools and the tests.
-LIB_SRCS := $(filter-out userspace/main.c,$(wildcard userspace/*.c))
+# Code shared by the daemon, the tools and the tests: one archive a layer,
+# linked highest layer first so each takes only what it uses.
+LIB_SRCS := $(filter-out userspace/daemon/main.c,$(wildcard $(LAYERS:%=userspace/%/*.c)))
 LIB_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/obj/%.o)
-DAEMON_OBJS := $(BUILD)/obj/main.o $(LIB_OBJS)
+ARCHIVES := $(foreach l,$(LAYERS),$(BUILD)/lib/liblw$(l).a)
+LINK_ALL := $(foreach l,daemon guard lockd audit rpc lib,$(BUILD)/lib/liblw$(l).a)
+DEPS	 = $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
@@ -68,6 +73,7 @@ FUZZ_COMMON := $(filter-out selftests/fuzz/fuzz_%.c,$(wildcard selftests/fuzz/*.
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS := $(filter-out $(SANFLAGS),$(ALL_CFLAGS)) $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz/obj/%.o)
+DEPFLAGS := -MMD -MP
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps test bench run install clean fuzz
@@ -90,46 +96,51 @@ $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(BUILD)/obj/%.o: userspace/%.c $(wildcard userspace/*.h include/*.h) $(SKELS)
+# What each object includes is in its .d file (-MMD); the skeletons come
+# first (order only), as bpfmon.c includes one.
+$(BUILD)/obj/%.o: userspace/%.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/liblockwarden.a: $(LIB_OBJS)
-	$(call msg,AR,$@)
-	$(Q)rm -f $@ && ar rcs $@ $^
+define archive_rule
+$(BUILD)/lib/liblw$(1).a: $(filter $(BUILD)/obj/$(1)/%,$(LIB_OBJS))
+	$$(call msg,AR,$$@)
+	$(Q)mkdir -p $$(@D)
+	$(Q)rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach l,$(LAYERS),$(eval $(call archive_rule,$(l))))
 
-$(BUILD)/lockwardend: $(BUILD)/obj/main.o $(BUILD)/liblockwarden.a
+$(BUILD)/lockwardend: $(BUILD)/obj/daemon/main.o $(LINK_ALL)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(LIBS) -o $@
 
-$(BUILD)/%: tools/%.c $(BUILD)/liblockwarden.a
+$(BUILD)/%: tools/%.c $(LINK_ALL)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< $(BUILD)/liblockwarden.a $(LIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ALL_LDFLAGS) $< $(LINK_ALL) $(LIBS) -o $@
 
 $(PLUGIN_TESTS): $(BUILD)/selftests/%: selftests/%.c selftests/lockd_plugin.c selftests/lockd_plugin.h
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< selftests/lockd_plugin.c -lvirt -ldl -o $@
 
-$(BUILD)/selftests/%: selftests/%.c $(BUILD)/liblockwarden.a
+$(BUILD)/selftests/%: selftests/%.c $(LINK_ALL)
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< $(BUILD)/liblockwarden.a $(LIBS) -luring -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ALL_LDFLAGS) $< $(LINK_ALL) $(LIBS) -luring -o $@
 
-$(BUILD)/fuzz/obj/%.o: userspace/%.c $(wildcard userspace/*.h include/*.h) $(SKELS)
+$(BUILD)/fuzz/obj/%.o: userspace/%.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/fuzz/liblockwarden.a: $(FUZZ_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/fuzz/%: selftests/fuzz/%.c $(FUZZ_COMMON) $(wildcard selftests/fuzz/*.h) \
-		$(BUILD)/fuzz/liblockwarden.a
+$(BUILD)/fuzz/%: selftests/fuzz/%.c $(FUZZ_COMMON) $(BUILD)/fuzz/liblockwarden.a
 	$(call msg,LINK,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -I selftests/fuzz -fsanitize=fuzzer $< $(FUZZ_COMMON) \
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(DEPFLAGS) -I selftests/fuzz -fsanitize=fuzzer $< $(FUZZ_COMMON) \
 		$(BUILD)/fuzz/liblockwarden.a $(LIBS) -o $@
 
 fuzz: deps $(FUZZERS)
@@ -159,3 +170,5 @@ install: $(BUILD)/lockwardend $(TOOLS)
 
 clean:
 	rm -rf $(BUILD)
+
+-include $(DEPS)

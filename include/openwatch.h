@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * What the open monitor's BPF programs (bpf/openwatch.bpf.c) and the
- * daemon (userspace/bpfmon.c) both see: the guarded-inode map, the event
+ * daemon (userspace/guard/bpfmon.c) both see: the guarded-inode map, the event
  * the programs put in the ring buffer, and their counters. __u64 fields
  * come first, then __u32, then bytes, so neither side has padding.
  */

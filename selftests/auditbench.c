@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * auditbench: the audit log writer (userspace/audit.c) on its own, fed as
+ * auditbench: the audit log writer (userspace/audit/audit.c) on its own, fed as
  * the daemon feeds it: records queued by the loop thread, handed over
  * once per loop batch.
  *

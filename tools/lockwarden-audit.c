@@ -18,9 +18,9 @@
 
 #include "auditlog.h"
 #include "config.h"
-#include "guardpolicy.h"
 #include "hashmap.h"
 #include "recordfmt.h"
+#include "severity.h"
 #include "sha256.h"
 #include "timefmt.h"
 #include "util.h"
@@ -387,7 +387,7 @@ static struct json_object *group_json(const struct group *g, const char *keyname
 	json_object_object_add(o, "count", json_object_new_uint64(g->count));
 	for (int i = SEV_COUNT - 1; i >= 0; i--)
 		if (g->by_sev[i])
-			json_object_object_add(sev, guard_severity_name(i),
+			json_object_object_add(sev, severity_name(i),
 					       json_object_new_uint64(g->by_sev[i]));
 	json_object_object_add(o, "by_severity", sev);
 	json_object_object_add(o, "first", json_object_new_string(g->first));

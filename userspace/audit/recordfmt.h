@@ -16,7 +16,4 @@ void record_table_row(FILE *f, struct json_object *rec);
 /* A record's string field, "" when absent. */
 const char *record_str(struct json_object *rec, const char *key);
 
-/* Rank of a severity name (info 0 .. critical 4); -1 for none of them. */
-int severity_rank(const char *name);
-
 #endif

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <string.h>
 
-#include "guardpolicy.h"
 #include "recordfmt.h"
 
 const char *record_str(struct json_object *rec, const char *key)
@@ -11,14 +10,6 @@ const char *record_str(struct json_object *rec, const char *key)
 	if (!json_object_object_get_ex(rec, key, &v) || !v)
 		return "";
 	return json_object_get_string(v);
-}
-
-int severity_rank(const char *name)
-{
-	for (int s = SEV_INFO; s < SEV_COUNT; s++)
-		if (!strcmp(name, guard_severity_name(s)))
-			return s;
-	return -1;
 }
 
 static const char *or_dash(const char *s)

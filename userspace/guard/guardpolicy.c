@@ -16,14 +16,6 @@ static const char *const policy_names[] = {
 	[GUARD_DENY_ALL] = "deny-all",
 };
 
-static const char *const severity_names[SEV_COUNT] = {
-	[SEV_INFO] = "info",
-	[SEV_LOW] = "low",
-	[SEV_MEDIUM] = "medium",
-	[SEV_HIGH] = "high",
-	[SEV_CRITICAL] = "critical",
-};
-
 static const char *const class_events[CLASS_COUNT] = {
 	[CLASS_VIOLATION] = "violation",
 	[CLASS_WARNING] = "warning",
@@ -33,11 +25,6 @@ static const char *const class_events[CLASS_COUNT] = {
 const char *guard_policy_name(enum guard_policy p)
 {
 	return policy_names[p];
-}
-
-const char *guard_severity_name(enum guard_severity s)
-{
-	return severity_names[s];
 }
 
 const char *guard_class_event(enum guard_class c)
@@ -240,7 +227,7 @@ enum guard_access guard_access_of(int flags, bool known)
 	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) ? ACCESS_WRITE : ACCESS_READ;
 }
 
-enum guard_severity guard_severity_of(enum guard_access a, bool exclusive)
+enum severity guard_severity_of(enum guard_access a, bool exclusive)
 {
 	switch (a) {
 	case ACCESS_WRITE:

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "severity.h"
 
 /* Ordered: a larger value is stricter. */
 enum guard_policy {
@@ -30,14 +31,6 @@ enum guard_access {
 };
 
 /* Ordered by rank. */
-enum guard_severity {
-	SEV_INFO,		/* management access by an allowlisted helper */
-	SEV_LOW,		/* read-only open of a shared image */
-	SEV_MEDIUM,		/* read-only open of an exclusive image */
-	SEV_HIGH,		/* write open of a shared image; unknown access */
-	SEV_CRITICAL,		/* write open of an exclusively locked image */
-	SEV_COUNT,
-};
 
 /* What an open is, once the owner and the daemon itself are ruled out. */
 enum guard_class {
@@ -85,7 +78,6 @@ void guard_rules_init(struct guard_rules *r, const struct config *cfg);
 void guard_rules_fini(struct guard_rules *r);
 
 const char *guard_policy_name(enum guard_policy p);
-const char *guard_severity_name(enum guard_severity s);
 const char *guard_class_event(enum guard_class c);
 
 /* The policy for a file: the longest matching prefix, else the global one. */
@@ -95,7 +87,7 @@ bool guard_rules_allowed(const struct guard_rules *r, const struct guard_opener 
 /* Refuse this open (only fanotify permission events can)? */
 bool guard_policy_denies(enum guard_policy p, enum guard_access a);
 enum guard_access guard_access_of(int flags, bool known);
-enum guard_severity guard_severity_of(enum guard_access a, bool exclusive);
+enum severity guard_severity_of(enum guard_access a, bool exclusive);
 enum guard_class guard_class_of(const struct guard_rules *r, bool allowed, enum guard_access a);
 
 #endif

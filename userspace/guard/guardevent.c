@@ -77,7 +77,7 @@ static char *flags_string(int flags)
 }
 
 struct json_object *guard_open_record(const struct guard_open *o, const char *event,
-				      enum guard_severity sev)
+				      enum severity sev)
 {
 	struct json_object *r = audit_record(event), *owners = json_object_new_array();
 	char ts[TIME_RFC3339_LEN], uuid[UUID_STR_LEN], *s;
@@ -119,7 +119,7 @@ struct json_object *guard_open_record(const struct guard_open *o, const char *ev
 	add_str(r, "vm_uuid", o->vm_name ? uuid : NULL);
 	add_str(r, "lock_mode", o->exclusive ? "exclusive" : "shared");
 	add_str(r, "policy", guard_policy_name(o->policy));
-	add_str(r, "severity", guard_severity_name(sev));
+	add_str(r, "severity", severity_name(sev));
 	if (o->timed_out)
 		json_object_object_add(r, "timed_out", json_object_new_boolean(true));
 	return r;

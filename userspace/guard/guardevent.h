@@ -71,7 +71,7 @@ void guard_open_free(struct guard_open *o);
 
 /* The audit record: event, time, source, opener, open, resource, verdict. */
 struct json_object *guard_open_record(const struct guard_open *o, const char *event,
-				      enum guard_severity sev);
+				      enum severity sev);
 
 struct guard_merge {
 	struct loop *loop;

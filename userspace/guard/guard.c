@@ -618,7 +618,7 @@ static void emit(void *data, struct guard_open *o)
 	struct guard *g = data;
 	enum guard_access a = guard_access_of(o->flags, o->flags_known);
 	enum guard_class c = guard_class_of(&g->rules, o->allowed, a);
-	enum guard_severity sev = c == CLASS_MANAGEMENT ? SEV_INFO :
+	enum severity sev = c == CLASS_MANAGEMENT ? SEV_INFO :
 				  guard_severity_of(a, o->exclusive);
 
 	if (o->denied)
@@ -749,7 +749,7 @@ static struct json_object *by_severity(const uint64_t *n)
 	struct json_object *o = json_object_new_object();
 
 	for (int s = SEV_LOW; s < SEV_COUNT; s++)
-		json_object_object_add(o, guard_severity_name(s), json_object_new_uint64(n[s]));
+		json_object_object_add(o, severity_name(s), json_object_new_uint64(n[s]));
 	return o;
 }
 
