@@ -119,6 +119,13 @@ $(BUILD)/%: tools/%.c $(LINK_ALL)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ALL_LDFLAGS) $< $(LINK_ALL) $(LIBS) -o $@
 
+# The libraries the hand-written pieces are measured against (make bench).
+$(BUILD)/selftests/libbench: selftests/libbench.c $(LINK_ALL)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(shell pkg-config --cflags glib-2.0 libtirpc) \
+		$(ALL_LDFLAGS) $< $(LINK_ALL) $(shell pkg-config --libs glib-2.0 libtirpc) -o $@
+
 $(PLUGIN_TESTS): $(BUILD)/selftests/%: selftests/%.c selftests/lockd_plugin.c selftests/lockd_plugin.h
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)

@@ -175,8 +175,14 @@ section_load() {
 		"$(ratio "${p99[lockwardend]:-0}" "${p99[virtlockd]:-0}")"
 }
 
+# The hand-written xdr.c and hashmap.c against libtirpc and glib.
+section_libs() {
+	echo "== hand-written pieces against the libraries (ours / library)"
+	"$T/libbench"
+}
+
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(cycles memory reexec load)
+[ ${#sections[@]} -gt 0 ] || sections=(cycles memory reexec load libs)
 for s in "${sections[@]}"; do
 	"section_$s"
 done
