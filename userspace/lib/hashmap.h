@@ -2,7 +2,7 @@
 /*
  * A string-keyed hash map. Keys are not copied: each key must live as long
  * as its entry, which is natural when the key is a field of the value.
- * Kept over glib's GHashTable (no glib in the daemon): 0.7-0.75x its time
+ * Kept over glib's GHashTable (no glib in the daemon): 0.55-0.75x its time
  * for the guard's put/get/remove (make bench, libs); fuzzed through every
  * table of fuzz_rpc and fuzz_state.
  */

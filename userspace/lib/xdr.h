@@ -4,7 +4,7 @@
  * strings and opaques padded to 4 bytes. Decoding never reads past the
  * buffer and never allocates more than the bytes that are really there.
  * Kept over libtirpc's xdrmem: it refuses embedded NULs, decodes a lock
- * call in 0.6-0.65x the time (make bench, libs) and is fuzzed (fuzz_rpc).
+ * call in 0.45-0.65x the time (make bench, libs) and is fuzzed (fuzz_rpc).
  */
 #ifndef LW_XDR_H
 #define LW_XDR_H
