@@ -78,5 +78,6 @@ else
 fi
 
 echo "$nskip skipped"
+echo "wall time: $SECONDS s"
 echo "$npass passed, $nfail failed"
 [ "$nfail" -eq 0 ]

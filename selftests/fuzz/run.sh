@@ -45,5 +45,6 @@ for bin in "$BUILD"/fuzz/fuzz_*; do
 	fi
 done
 
+echo "wall time: $SECONDS s"
 echo "$npass passed, $nfail failed"
 [ $npass -gt 0 ] && [ $nfail -eq 0 ]
