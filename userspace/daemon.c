@@ -9,6 +9,7 @@
 
 #include "daemon.h"
 #include "events.h"
+#include "execcheck.h"
 #include "log.h"
 #include "rpcserver.h"
 #include "status.h"
@@ -76,7 +77,7 @@ static bool posix_any(void *data)
 {
 	struct daemon *d = data;
 
-	return d->nposix > 0;
+	return d->nposix > 0 || d->held.norphans > 0;
 }
 
 static int find_posix(struct lockspace *ls, struct resource *res, void *arg)
@@ -86,17 +87,56 @@ static int find_posix(struct lockspace *ls, struct resource *res, void *arg)
 	return res->posix && res->dev == want->dev && res->ino == want->ino;
 }
 
+/* An orphan's lock may be a POSIX one too: its file is never to be closed. */
 static bool posix_held(void *data, dev_t dev, ino_t ino)
 {
 	struct daemon *d = data;
 	struct resource want = { .dev = dev, .ino = ino };
 
-	if (lockspace_foreach(d->default_ls, find_posix, &want))
+	if (held_fds_orphaned(&d->held, dev, ino) ||
+	    lockspace_foreach(d->default_ls, find_posix, &want))
 		return true;
 	for (size_t i = 0; i < d->nspaces; i++)
 		if (lockspace_foreach(d->spaces[i], find_posix, &want))
 			return true;
 	return false;
+}
+
+/* Called with res out of its lockspace: any POSIX user of its inode left
+ * is another resource (two names of one file), whose lock res's close or
+ * unlock would drop. */
+static bool posix_keep(void *data, struct resource *res)
+{
+	struct daemon *d = data;
+
+	if (!posix_held(d, res->dev, res->ino)) {
+		held_fds_close_parked(&d->held, res->dev, res->ino);
+		return false;
+	}
+	if (held_fds_add(&d->held, res->fd, res->path, NULL) < 0)
+		return false;
+	log_info("resource %s released; its fd %d stays open, as its file's POSIX lock "
+		 "still serves another resource", res->path, res->fd);
+	return true;
+}
+
+void daemon_hold_orphan(struct daemon *d, int fd, const char *path, const char *why,
+			bool restored)
+{
+	int rc = held_fds_add(&d->held, fd, path, why);
+
+	if (rc < 0) {
+		log_error("inherited fd %d (%s) cannot be kept: %s", fd, path, strerror(-rc));
+		return;
+	}
+	if (restored) {
+		log_warn("lock on %s (fd %d) still held but not restored: %s", path, fd, why);
+		return;
+	}
+	log_error("lock on %s (fd %d, inode %lu) kept but NOT restored: %s; it stays held "
+		  "until the daemon stops (lockwardenctl status lists it)", path, fd,
+		  (unsigned long)d->held.v[d->held.n - 1].ino, why);
+	events_unrestored(d, &d->held.v[d->held.n - 1]);
 }
 
 static unsigned int next_id(void *data)
@@ -112,6 +152,7 @@ const struct lockspace_hooks *daemon_lockspace_hooks(struct daemon *d)
 		.changed = resource_changed,
 		.posix_any = posix_any,
 		.posix_held = posix_held,
+		.posix_keep = posix_keep,
 		.next_id = next_id,
 	};
 
@@ -236,11 +277,24 @@ static struct json_object *collect_status(void *data)
 	return daemon_status(data);
 }
 
-void daemon_request_reexec(struct daemon *d, const char *why)
+int daemon_request_reexec(struct daemon *d, const char *why, struct lw_err *err)
 {
-	log_info("%s: re-executing", why);
+	char *path = NULL, *bad = NULL;
+	int rc;
+
+	if ((rc = exec_check(d->argv, &path, &bad)) < 0) {
+		log_error("%s: re-exec refused: %s; serving on with every lock held", why, bad);
+		events_daemon(d, "reexec_failed", bad);
+		lw_err_set(err, ERR_FROM_ADMIN, ERR_OPERATION_INVALID, "re-exec refused: %s", bad);
+		free(bad);
+		return rc;
+	}
+	log_info("%s: re-executing %s", why, path);
+	free(d->reexec_path);
+	d->reexec_path = path;
 	d->reexec = true;
 	loop_quit(d->loop, 0);
+	return 0;
 }
 
 /* ---- idle timeout, signals ---- */
@@ -274,9 +328,13 @@ static void on_signal(struct loop_source *src, uint32_t events)
 
 	while (read(src->fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
-		case SIGUSR1:
-			daemon_request_reexec(d, "SIGUSR1");
+		case SIGUSR1: {
+			struct lw_err err = { 0 };
+
+			daemon_request_reexec(d, "SIGUSR1", &err);
+			lw_err_clear(&err);
 			break;
+		}
 		case SIGHUP:
 			log_info("SIGHUP: nothing to reload");
 			break;
@@ -393,7 +451,7 @@ int daemon_listen(struct daemon *d)
 		if ((rc = listener_open(&d->listeners[k], d, k, d->paths.sock[k], fds[k])) < 0)
 			return rc;
 	}
-	events_daemon(d, "daemon_start");
+	events_daemon(d, "daemon_start", d->config_error);
 	return 0;
 }
 
@@ -406,7 +464,7 @@ int daemon_run(struct daemon *d)
 	rc = loop_run(d->loop);
 	if (d->reexec) {
 		/* The next image continues the chain from what is on disk. */
-		events_daemon(d, "reexec");
+		events_daemon(d, "reexec", NULL);
 		if (audit_sync(d->audit, 2000) < 0)
 			log_warn("re-exec: the audit log could not be written out first");
 	}
@@ -419,7 +477,7 @@ void daemon_fini(struct daemon *d)
 	metrics_free(d->metrics);
 	/* First, while the audit log is open for the last records. */
 	guard_free(d->guard);
-	events_daemon(d, "daemon_stop");
+	events_daemon(d, "daemon_stop", NULL);
 	/* While alerts and everything a note may touch still exist. */
 	audit_sync(d->audit, 3000);
 	clients_fini(&d->clients);
@@ -430,6 +488,7 @@ void daemon_fini(struct daemon *d)
 		lockspace_free(d->spaces[i]);
 	free(d->spaces);
 	lockspace_free(d->default_ls);
+	held_fds_free(&d->held);
 	if (d->signals.fd >= 0) {
 		loop_del(d->loop, &d->signals);
 		safe_close(d->signals.fd);
@@ -439,4 +498,6 @@ void daemon_fini(struct daemon *d)
 	loop_free(d->loop);
 	recent_free(&d->recent);
 	config_free(&d->cfg);
+	free(d->reexec_path);
+	free(d->config_error);
 }

@@ -14,6 +14,7 @@
 #include "clients.h"
 #include "config.h"
 #include "guard.h"
+#include "heldfds.h"
 #include "lockspace.h"
 #include "loop.h"
 #include "metrics.h"
@@ -52,6 +53,7 @@ struct daemon {
 	unsigned int next_resource_id;
 	size_t nresources;		/* over all lockspaces */
 	size_t nposix;			/* of them adopted process-owned locks */
+	struct held_fds held;		/* orphaned locks, parked POSIX fds */
 
 	struct audit *audit;		/* the audit log's writer */
 	struct alerts *alerts;		/* syslog and the hook, for critical events */
@@ -61,6 +63,8 @@ struct daemon {
 
 	int pid_fd;
 	bool reexec;			/* SIGUSR1 seen */
+	char *reexec_path;		/* the file checked to be exec'd */
+	char *config_error;		/* NULL, or why the defaults serve */
 	struct {
 		uint8_t *map;		/* [fd]: INHERITED, CLAIMED bits */
 		size_t size;
@@ -81,6 +85,13 @@ void daemon_fini(struct daemon *d);
 struct lockspace *daemon_find_lockspace(struct daemon *d, const char *path);
 int daemon_add_lockspace(struct daemon *d, const char *path, struct lw_err *err);
 const struct lockspace_hooks *daemon_lockspace_hooks(struct daemon *d);
+/*
+ * An inherited fd whose lock cannot be restored as a resource: keep it,
+ * and the lock with it, and say so (error log, critical audit record, in
+ * the status) unless restored says it was kept so by the image before.
+ */
+void daemon_hold_orphan(struct daemon *d, int fd, const char *path, const char *why,
+			bool restored);
 
 /* A new connection (or one restored across a re-exec): check its
  * credentials, count it. */
@@ -95,8 +106,12 @@ void daemon_report(struct daemon *d, struct json_object *rec);
  * JSON text: never critical, never a violation, so the audit log only. */
 void daemon_report_text(struct daemon *d, const char *json, size_t len);
 
-/* Re-exec as on SIGUSR1, once the current loop batch is done. */
-void daemon_request_reexec(struct daemon *d, const char *why);
+/*
+ * Re-exec as on SIGUSR1, once the current loop batch is done, if the new
+ * image would start (see execcheck.h); else -errno and *err: refused,
+ * logged and recorded, the daemon serving on with every lock.
+ */
+int daemon_request_reexec(struct daemon *d, const char *why, struct lw_err *err);
 
 /* Called whenever clients or resources come or go. */
 void daemon_update_idle(struct daemon *d);

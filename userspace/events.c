@@ -137,7 +137,7 @@ void events_client(struct daemon *d, const struct client *c, enum client_event e
 	note_end(d, &n);
 }
 
-void events_daemon(struct daemon *d, const char *event)
+void events_daemon(struct daemon *d, const char *event, const char *why)
 {
 	struct note n;
 
@@ -145,6 +145,23 @@ void events_daemon(struct daemon *d, const char *event)
 	jw_str(&n.w, "version", LW_VERSION);
 	jw_int(&n.w, "daemon_pid", getpid());
 	jw_int(&n.w, "locks", d->nresources);
+	if (d->held.norphans)
+		jw_int(&n.w, "unrestored_locks", d->held.norphans);
 	jw_int(&n.w, "clients", clients_count(&d->clients, CLIENT_LOCK));
+	if (why)
+		jw_str(&n.w, "reason", why);
 	note_end(d, &n);
+}
+
+/* Critical, so the alerts say it too: an operator must look. */
+void events_unrestored(struct daemon *d, const struct held_fd *h)
+{
+	struct json_object *rec = audit_record("lock_unrestored");
+
+	json_object_object_add(rec, "severity", json_object_new_string("critical"));
+	json_object_object_add(rec, "path", json_object_new_string(h->path));
+	json_object_object_add(rec, "fd", json_object_new_int(h->fd));
+	json_object_object_add(rec, "inode", json_object_new_uint64(h->ino));
+	json_object_object_add(rec, "reason", json_object_new_string(h->why));
+	daemon_report(d, rec);
 }

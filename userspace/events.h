@@ -18,6 +18,7 @@
 
 struct client;
 struct daemon;
+struct held_fd;
 struct lockspace;
 
 enum lock_event {
@@ -42,7 +43,10 @@ enum client_event {
  * owner lost with it. */
 void events_client(struct daemon *d, const struct client *c, enum client_event ev,
 		   int released);
-/* "daemon_start", "daemon_stop", "reexec": with the daemon's counts. */
-void events_daemon(struct daemon *d, const char *event);
+/* "daemon_start", "daemon_stop", "reexec", "reexec_failed": with the
+ * daemon's counts and, when not NULL, why. */
+void events_daemon(struct daemon *d, const char *event, const char *why);
+/* "lock_unrestored", critical: an inherited lock kept as an orphan. */
+void events_unrestored(struct daemon *d, const struct held_fd *h);
 
 #endif

@@ -126,7 +126,6 @@ int listener_open(struct listener *l, struct daemon *d, int kind, const char *pa
 	memset(l, 0, sizeof(*l));
 	l->d = d;
 	l->kind = kind;
-	l->path = xstrdup(path);
 	l->src.fd = -1;
 	if (fd >= 0) {
 		if ((rc = check_listening(fd, path)) < 0) {
@@ -145,6 +144,7 @@ int listener_open(struct listener *l, struct daemon *d, int kind, const char *pa
 		close(fd);
 		return rc;
 	}
+	l->path = xstrdup(path);	/* only now: open (see daemon_listen) */
 	return 0;
 }
 
