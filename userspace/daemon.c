@@ -123,20 +123,24 @@ static bool posix_keep(void *data, struct resource *res)
 void daemon_hold_orphan(struct daemon *d, int fd, const char *path, const char *why,
 			bool restored)
 {
+	const struct held_fd *h;
 	int rc = held_fds_add(&d->held, fd, path, why);
 
 	if (rc < 0) {
-		log_error("inherited fd %d (%s) cannot be kept: %s", fd, path, strerror(-rc));
+		log_error("inherited fd %d (%s) cannot be kept: %s", fd, path ? path : "?",
+			  strerror(-rc));
 		return;
 	}
+	h = &d->held.v[d->held.n - 1];
+	daemon_update_idle(d);
 	if (restored) {
-		log_warn("lock on %s (fd %d) still held but not restored: %s", path, fd, why);
+		log_warn("lock on %s (fd %d) still held but not restored: %s", h->path, fd, why);
 		return;
 	}
 	log_error("lock on %s (fd %d, inode %lu) kept but NOT restored: %s; it stays held "
-		  "until the daemon stops (lockwardenctl status lists it)", path, fd,
-		  (unsigned long)d->held.v[d->held.n - 1].ino, why);
-	events_unrestored(d, &d->held.v[d->held.n - 1]);
+		  "until the daemon stops (lockwardenctl status lists it)", h->path, fd,
+		  (unsigned long)h->ino, why);
+	events_unrestored(d, h);
 }
 
 static unsigned int next_id(void *data)
@@ -313,8 +317,9 @@ void daemon_update_idle(struct daemon *d)
 
 	if (!d->timeout)
 		return;
+	/* An orphaned lock is a lock too: only a stop lets it go. */
 	idle = !clients_count(&d->clients, CLIENT_LOCK) &&
-	       !clients_count(&d->clients, CLIENT_ADMIN) && !d->nresources;
+	       !clients_count(&d->clients, CLIENT_ADMIN) && !d->nresources && !d->held.n;
 	if (!idle)
 		loop_timer_disarm(d->loop, &d->idle);
 	else if (!d->idle.armed)

@@ -263,6 +263,7 @@ int main(int argc, char **argv)
 			  restored ? "; serving on without it, as inherited locks are held" : "");
 		if (!restored)
 			goto out;
+		d.pid_fd = -1;
 	}
 	if (killed)
 		crashcheck_previous(&d);

@@ -41,7 +41,7 @@ static void fdlist_add(struct fdlist *l, int fd)
 	l->fd[l->n++] = fd;
 }
 
-enum { INHERITED = 1, CLAIMED = 2 };
+enum { INHERITED = 1, CLAIMED = 2, USED = 4 };
 
 static void mark(struct daemon *d, int fd, uint8_t bit)
 {
@@ -186,6 +186,52 @@ static void note_unclaimed(struct daemon *d)
 	closedir(dir);
 }
 
+static void mark_used(struct daemon *d, int fd)
+{
+	if (fd >= 0 && (fd_bits(d, fd) & CLAIMED))
+		mark(d, fd, USED);
+}
+
+static int resource_used(struct lockspace *ls, struct resource *res, void *arg)
+{
+	mark_used(arg, res->fd);
+	return 0;
+}
+
+static void victim_used(int pidfd, pid_t pid, bool sent_kill, void *arg)
+{
+	mark_used(arg, pidfd);
+}
+
+/*
+ * After a problem: an fd the state named but nothing took over (a lock's
+ * fd named as a client's socket, say) is unclaimed again, so that
+ * settle_unclaimed keeps its lock, if it has one. Only then: it reads
+ * every claimed fd's neighbours.
+ */
+static void unclaim_unused(struct daemon *d)
+{
+	struct client *c;
+
+	lockspace_foreach(d->default_ls, resource_used, d);
+	for (size_t i = 0; i < d->nspaces; i++)
+		lockspace_foreach(d->spaces[i], resource_used, d);
+	for (size_t i = 0; i < d->held.n; i++)
+		mark_used(d, d->held.v[i].fd);
+	for (int k = 0; k < CLIENT_KINDS; k++)
+		if (d->listeners[k].path)
+			mark_used(d, d->listeners[k].src.fd);
+	clients_foreach(&d->clients, c)
+		mark_used(d, c->src.fd);
+	reaper_foreach(&d->reaper, victim_used, d);
+	mark_used(d, d->pid_fd);
+	for (size_t fd = 0; fd < d->inherited.size; fd++)
+		if ((d->inherited.map[fd] & (CLAIMED | USED)) == CLAIMED)
+			d->inherited.map[fd] = INHERITED;
+		else
+			d->inherited.map[fd] &= ~USED;
+}
+
 static bool same_file(const struct stat *st, const char *path)
 {
 	struct stat pst;
@@ -226,7 +272,11 @@ static void settle_unclaimed(struct daemon *d, const char *why)
 			close(fd);
 			continue;
 		}
-		if (fd_has_lock(fd) && !same_file(&st, d->paths.pidfile)) {
+		if (same_file(&st, d->paths.pidfile)) {
+			close(fd);
+			continue;
+		}
+		if (fd_has_lock(fd)) {
 			daemon_hold_orphan(d, fd, NULL, why, false);
 			continue;
 		}
@@ -481,11 +531,14 @@ static void save_state(struct saver *sv, struct daemon *d)
 	jw_object(w, "lockwarden");
 	jw_int(w, "version", STATE_VERSION);
 	jw_int(w, "next_resource_id", d->next_resource_id);
-	jw_object(w, "pidfile");
-	jw_str(w, "path", d->paths.pidfile);
-	jw_int(w, "fd", d->pid_fd);
-	jw_end(w);
-	fdlist_add(&sv->keep, d->pid_fd);
+	/* none when a restored daemon could not take it (see main) */
+	if (d->pid_fd >= 0) {
+		jw_object(w, "pidfile");
+		jw_str(w, "path", d->paths.pidfile);
+		jw_int(w, "fd", d->pid_fd);
+		jw_end(w);
+		fdlist_add(&sv->keep, d->pid_fd);
+	}
 	jw_array(w, "victims");
 	reaper_foreach(&d->reaper, save_victim, sv);
 	jw_end(w);
@@ -826,8 +879,10 @@ static int load_server(struct reader *r, const char *name, struct json_object *o
 		struct client *c = NULL;
 
 		snprintf(where, sizeof(where), "server %s client %zu", name, i);
-		if (load_client(r, k, json_object_array_get_idx(clients, i), where, &c) < 0)
-			return -EINVAL;
+		if (load_client(r, k, json_object_array_get_idx(clients, i), where, &c) < 0) {
+			skip(r, where);		/* its connection only: the others go on */
+			continue;
+		}
 		fdlist_add(ready, c->src.fd);
 	}
 	snprintf(where, sizeof(where), "server %s", name);
@@ -1054,11 +1109,13 @@ static int load_ours(struct reader *r, struct json_object *ext)
 		return -EINVAL;
 	if ((unsigned int)v > d->next_resource_id)
 		d->next_resource_id = v;
-	if (!(pid = member(r, ext, "lockwarden", "pidfile", json_type_object)) ||
-	    !(path = get_str(r, pid, "lockwarden.pidfile", "path")) ||
-	    get_fd(r, pid, "lockwarden.pidfile", "fd", &fd) < 0)
+	if (!json_object_object_get_ex(ext, "pidfile", NULL)) {
+		/* not held: main takes it */
+	} else if (!(pid = member(r, ext, "lockwarden", "pidfile", json_type_object)) ||
+		   !(path = get_str(r, pid, "lockwarden.pidfile", "path")) ||
+		   get_fd(r, pid, "lockwarden.pidfile", "fd", &fd) < 0) {
 		return -EINVAL;
-	if (strcmp(path, d->paths.pidfile)) {
+	} else if (strcmp(path, d->paths.pidfile)) {
 		close(fd);		/* our lock on the old pid file goes with it */
 	} else if ((rc = pidfile_check(path, fd)) < 0) {
 		return bad(r, "lockwarden.pidfile", "inherited fd %d does not hold the pid file %s: %s",
@@ -1155,6 +1212,8 @@ int state_apply(struct daemon *d, struct json_object *st)
 		load_held(&r, ext);
 	}
 	cloexec_claimed(d);
+	if (r.problems)
+		unclaim_unused(d);
 settle:
 	if (d->inherited.trusted && (!st || r.problems))
 		note_unclaimed(d);
