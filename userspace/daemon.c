@@ -109,15 +109,20 @@ static bool posix_keep(void *data, struct resource *res)
 {
 	struct daemon *d = data;
 
-	if (!posix_held(d, res->dev, res->ino)) {
-		held_fds_close_parked(&d->held, res->dev, res->ino);
-		return false;
-	}
-	if (held_fds_add(&d->held, res->fd, res->path, NULL) < 0)
+	if (!posix_held(d, res->dev, res->ino) ||
+	    held_fds_add(&d->held, res->fd, res->path, NULL) < 0)
 		return false;
 	log_info("resource %s released; its fd %d stays open, as its file's POSIX lock "
 		 "still serves another resource", res->path, res->fd);
 	return true;
+}
+
+/* The last resource of an inode is unlocked: its parked fds may close. */
+static void posix_gone(void *data, dev_t dev, ino_t ino)
+{
+	struct daemon *d = data;
+
+	held_fds_close_parked(&d->held, dev, ino);
 }
 
 void daemon_hold_orphan(struct daemon *d, int fd, const char *path, const char *why,
@@ -157,6 +162,7 @@ const struct lockspace_hooks *daemon_lockspace_hooks(struct daemon *d)
 		.posix_any = posix_any,
 		.posix_held = posix_held,
 		.posix_keep = posix_keep,
+		.posix_gone = posix_gone,
 		.next_id = next_id,
 	};
 

@@ -301,6 +301,8 @@ static void resource_drop(struct lockspace *ls, struct resource *res)
 	}
 	if (res->posix)
 		byte0_lock(res, F_UNLCK);
+	if (res->posix && ls->hooks.posix_gone)
+		ls->hooks.posix_gone(ls->hooks.data, res->dev, res->ino);
 	lockspace_resource_free(res);
 }
 

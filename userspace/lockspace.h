@@ -55,7 +55,7 @@ enum lockspace_event {
  * posix_keep() is asked when a resource with an adopted POSIX lock goes:
  * true means the lock still serves another resource of that inode (two
  * names of one file) and the daemon took the fd over, so it is neither
- * unlocked nor closed.
+ * unlocked nor closed; else posix_gone() follows once it is unlocked.
  */
 struct lockspace_hooks {
 	void (*changed)(void *data, struct lockspace *ls, struct resource *res,
@@ -63,6 +63,7 @@ struct lockspace_hooks {
 	bool (*posix_any)(void *data);
 	bool (*posix_held)(void *data, dev_t dev, ino_t ino);
 	bool (*posix_keep)(void *data, struct resource *res);
+	void (*posix_gone)(void *data, dev_t dev, ino_t ino);
 	unsigned int (*next_id)(void *data);
 	void *data;
 };
