@@ -18,8 +18,8 @@
  * The numbers 4000000000 and 40000002NN in the input become the device
  * and the inode of the fixture's fd 2NN (lockwarden's state records them,
  * and they differ with every input).
- * The loader may fail; it must never crash, leak, or take an fd it was
- * not handed.
+ * The loader may fail to restore; it must never crash, leak, take an fd
+ * it was not handed, or let go of a lock it was.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -42,15 +42,20 @@
 static struct daemon d;
 static int peers[2] = { -1, -1 };	/* the other ends of 202 and 203 */
 
-/* The smallest state that must apply: proof that the fixture still
- * matches what state.c expects (else every input would fail early). */
+/* The smallest state that must apply in full, every lock named (one not
+ * named is kept unrestored): proof that the fixture still matches what
+ * state.c expects (else every input would fail early). */
 static const char *const valid_state =
 	"{\"magic\":\"1\",\"daemon\":{\"servers\":{\"virtlockd\":{\"services\":[{\"socks\":"
 	"[{\"fd\":200}]}],\"next_client_id\":2,\"clients\":[{\"id\":1,\"conn_time\":1,"
 	"\"sock\":{\"fd\":202},\"privateData\":"
 	"{\"restricted\":false,\"ownerPid\":4242,\"ownerId\":1,\"ownerName\":\"vm1\","
 	"\"ownerUUID\":\"00112233-4455-6677-8899-aabbccddeeff\"}}]}}},"
-	"\"defaultLockspace\":{\"resources\":[]},\"lockspaces\":[{\"directory\":\"ls\","
+	"\"defaultLockspace\":{\"resources\":[{\"name\":\"disk.img\",\"path\":\"disk.img\","
+	"\"fd\":205,\"lockHeld\":true,\"flags\":1,\"owners\":[4242],"
+	"\"lockwarden\":[false,4000000000,4000000205,2]},{\"name\":\"posix.img\","
+	"\"path\":\"posix.img\",\"fd\":206,\"lockHeld\":true,\"flags\":0,\"owners\":[4242],"
+	"\"lockwarden\":[true,4000000000,4000000206,3]}]},\"lockspaces\":[{\"directory\":\"ls\","
 	"\"resources\":[{\"name\":\"res\",\"path\":\"ls/res\",\"fd\":204,\"lockHeld\":true,"
 	"\"flags\":0,\"owners\":[4242],\"lockwarden\":[false,4000000000,4000000204,1]}]}],"
 	"\"lockwarden\":{\"next_resource_id\":5,\"pidfile\":"

@@ -7,6 +7,7 @@
 #include "audit.h"
 #include "clients.h"
 #include "events.h"
+#include "heldfds.h"
 #include "jsonw.h"
 #include "lockspaces.h"
 #include "timefmt.h"
@@ -136,14 +137,32 @@ void events_client(struct audit *a, const struct client *c, enum client_event ev
 	note_end(a, &n);
 }
 
-void events_daemon(struct audit *a, const char *event, size_t locks, size_t clients)
+void events_daemon(struct audit *a, const char *event, const struct daemon_counts *counts,
+		   const char *why)
 {
 	struct note n;
 
 	note_begin(&n, event, "info");
 	jw_str(&n.w, "version", LW_VERSION);
 	jw_int(&n.w, "daemon_pid", getpid());
-	jw_int(&n.w, "locks", locks);
-	jw_int(&n.w, "clients", clients);
+	jw_int(&n.w, "locks", counts->locks);
+	if (counts->unrestored)
+		jw_int(&n.w, "unrestored_locks", counts->unrestored);
+	jw_int(&n.w, "clients", counts->clients);
+	if (why)
+		jw_str(&n.w, "reason", why);
 	note_end(a, &n);
+}
+
+/* Critical, so the alerts say it too: an operator must look. */
+struct json_object *events_unrestored(const struct held_fd *h)
+{
+	struct json_object *rec = audit_record("lock_unrestored");
+
+	json_object_object_add(rec, "severity", json_object_new_string("critical"));
+	json_object_object_add(rec, "path", json_object_new_string(h->path));
+	json_object_object_add(rec, "fd", json_object_new_int(h->fd));
+	json_object_object_add(rec, "inode", json_object_new_uint64(h->ino));
+	json_object_object_add(rec, "reason", json_object_new_string(h->why));
+	return rec;
 }

@@ -19,6 +19,8 @@
 
 struct audit;
 struct client;
+struct held_fd;
+struct json_object;
 struct lockspace;
 struct lockspaces;
 
@@ -45,7 +47,19 @@ enum client_event {
  * owner lost with it. */
 void events_client(struct audit *a, const struct client *c, enum client_event ev,
 		   int released);
-/* "daemon_start", "daemon_stop", "reexec": with the daemon's counts. */
-void events_daemon(struct audit *a, const char *event, size_t locks, size_t clients);
+/* The daemon's counts, in its start, stop and re-exec records. */
+struct daemon_counts {
+	size_t locks;
+	size_t unrestored;	/* inherited locks held but not restored */
+	size_t clients;
+};
+
+/* "daemon_start", "daemon_stop", "reexec", "reexec_failed": with the
+ * daemon's counts and, when not NULL, why. */
+void events_daemon(struct audit *a, const char *event, const struct daemon_counts *counts,
+		   const char *why);
+/* "lock_unrestored", critical (for daemon_report, so the alerts say it):
+ * an inherited lock kept as an orphan. */
+struct json_object *events_unrestored(const struct held_fd *h);
 
 #endif

@@ -24,6 +24,8 @@ static const struct metric {
 	  "When the daemon started, in seconds since the epoch" },
 	{ "clients", "lockwarden_clients", "gauge", "Connected clients, by socket", "socket" },
 	{ "locks.held", "lockwarden_locks_held", "gauge", "Resources locked" },
+	{ "locks.unrestored", "lockwarden_locks_unrestored", "gauge",
+	  "Inherited locks held but not restored by a re-exec" },
 	{ "locks.lockspaces", "lockwarden_lockspaces", "gauge", "Lockspaces" },
 	{ "guard.guarded_inodes", "lockwarden_guarded_inodes", "gauge",
 	  "Locked files watched by the monitors" },

@@ -9,6 +9,7 @@
 
 #include "daemon.h"
 #include "events.h"
+#include "execcheck.h"
 #include "log.h"
 #include "rpcserver.h"
 #include "status.h"
@@ -54,6 +55,29 @@ static void resource_changed(void *data, struct lockspace *ls, struct resource *
 	guard_resource(d->guard, ls, res, ev);
 	if (ev != LS_OWNERS)
 		daemon_update_idle(d);
+}
+
+void daemon_hold_orphan(struct daemon *d, int fd, const char *path, const char *why,
+			bool restored)
+{
+	const struct held_fd *h;
+	int rc = held_fds_add(&d->spaces.held, fd, path, why);
+
+	if (rc < 0) {
+		log_error("inherited fd %d (%s) cannot be kept: %s", fd, path ? path : "?",
+			  strerror(-rc));
+		return;
+	}
+	h = &d->spaces.held.v[d->spaces.held.n - 1];
+	daemon_update_idle(d);
+	if (restored) {
+		log_warn("lock on %s (fd %d) still held but not restored: %s", h->path, fd, why);
+		return;
+	}
+	log_error("lock on %s (fd %d, inode %lu) kept but NOT restored: %s; it stays held "
+		  "until the daemon stops (lockwardenctl status lists it)", h->path, fd,
+		  (unsigned long)h->ino, why);
+	daemon_report(d, events_unrestored(h));
 }
 
 /* ---- clients ---- */
@@ -123,9 +147,15 @@ void daemon_report(struct daemon *d, struct json_object *rec)
 	audit_write(d->audit, rec, critical);
 }
 
-void daemon_event(struct daemon *d, const char *event)
+void daemon_event(struct daemon *d, const char *event, const char *why)
 {
-	events_daemon(d->audit, event, d->spaces.nresources, clients_count(&d->clients, CLIENT_LOCK));
+	struct daemon_counts n = {
+		.locks = d->spaces.nresources,
+		.unrestored = d->spaces.held.norphans,
+		.clients = clients_count(&d->clients, CLIENT_LOCK),
+	};
+
+	events_daemon(d->audit, event, &n, why);
 }
 
 /* What the audit writer found about the log itself: the daemon's log says
@@ -146,11 +176,24 @@ static struct json_object *collect_status(void *data)
 	return daemon_status(data);
 }
 
-void daemon_request_reexec(struct daemon *d, const char *why)
+int daemon_request_reexec(struct daemon *d, const char *why, struct lw_err *err)
 {
-	log_info("%s: re-executing", why);
+	char *path = NULL, *bad = NULL;
+	int rc;
+
+	if ((rc = exec_check(d->argv, &path, &bad)) < 0) {
+		log_error("%s: re-exec refused: %s; serving on with every lock held", why, bad);
+		daemon_event(d, "reexec_failed", bad);
+		lw_err_set(err, ERR_FROM_ADMIN, ERR_OPERATION_INVALID, "re-exec refused: %s", bad);
+		free(bad);
+		return rc;
+	}
+	log_info("%s: re-executing %s", why, path);
+	free(d->reexec_path);
+	d->reexec_path = path;
 	d->reexec = true;
 	loop_quit(d->loop, 0);
+	return 0;
 }
 
 /* ---- idle timeout, signals ---- */
@@ -169,8 +212,10 @@ void daemon_update_idle(struct daemon *d)
 
 	if (!d->timeout)
 		return;
+	/* An orphaned lock is a lock too: only a stop lets it go. */
 	idle = !clients_count(&d->clients, CLIENT_LOCK) &&
-	       !clients_count(&d->clients, CLIENT_ADMIN) && !d->spaces.nresources;
+	       !clients_count(&d->clients, CLIENT_ADMIN) && !d->spaces.nresources &&
+	       !d->spaces.held.n;
 	if (!idle)
 		loop_timer_disarm(d->loop, &d->idle);
 	else if (!d->idle.armed)
@@ -184,9 +229,13 @@ static void on_signal(struct loop_source *src, uint32_t events)
 
 	while (read(src->fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
-		case SIGUSR1:
-			daemon_request_reexec(d, "SIGUSR1");
+		case SIGUSR1: {
+			struct lw_err err = { 0 };
+
+			daemon_request_reexec(d, "SIGUSR1", &err);
+			lw_err_clear(&err);
 			break;
+		}
 		case SIGHUP:
 			log_info("SIGHUP: nothing to reload");
 			break;
@@ -324,7 +373,7 @@ int daemon_listen(struct daemon *d)
 		if ((rc = daemon_open_listener(d, k, fds[k])) < 0)
 			return rc;
 	}
-	daemon_event(d, "daemon_start");
+	daemon_event(d, "daemon_start", d->config_error);
 	return 0;
 }
 
@@ -337,7 +386,7 @@ int daemon_run(struct daemon *d)
 	rc = loop_run(d->loop);
 	if (d->reexec) {
 		/* The next image continues the chain from what is on disk. */
-		daemon_event(d, "reexec");
+		daemon_event(d, "reexec", NULL);
 		if (audit_sync(d->audit, 2000) < 0)
 			log_warn("re-exec: the audit log could not be written out first");
 	}
@@ -350,7 +399,7 @@ void daemon_fini(struct daemon *d)
 	metrics_free(d->metrics);
 	/* First, while the audit log is open for the last records. */
 	guard_free(d->guard);
-	daemon_event(d, "daemon_stop");
+	daemon_event(d, "daemon_stop", NULL);
 	/* While alerts and everything a note may touch still exist. */
 	audit_sync(d->audit, 3000);
 	clients_fini(&d->clients);
@@ -367,4 +416,6 @@ void daemon_fini(struct daemon *d)
 	loop_free(d->loop);
 	recent_free(&d->recent);
 	config_free(&d->cfg);
+	free(d->reexec_path);
+	free(d->config_error);
 }

@@ -46,7 +46,7 @@ struct daemon {
 	struct loop_source signals;
 	struct loop_timer idle;
 
-	struct lockspaces spaces;
+	struct lockspaces spaces;	/* with the locks held outside them */
 
 	struct audit *audit;		/* the audit log's writer */
 	struct alerts *alerts;		/* syslog and the hook, for critical events */
@@ -56,6 +56,8 @@ struct daemon {
 
 	int pid_fd;
 	bool reexec;			/* SIGUSR1 seen */
+	char *reexec_path;		/* the file checked to be exec'd */
+	char *config_error;		/* NULL, or why the defaults serve */
 	struct {
 		uint8_t *map;		/* [fd]: INHERITED, CLAIMED bits */
 		size_t size;
@@ -75,6 +77,14 @@ int daemon_open_listener(struct daemon *d, int kind, int fd);
 int daemon_run(struct daemon *d);
 void daemon_fini(struct daemon *d);
 
+/*
+ * An inherited fd whose lock cannot be restored as a resource: keep it,
+ * and the lock with it, and say so (error log, critical audit record, in
+ * the status) unless restored says it was kept so by the image before.
+ */
+void daemon_hold_orphan(struct daemon *d, int fd, const char *path, const char *why,
+			bool restored);
+
 /* A new connection (or one restored across a re-exec): check its
  * credentials, count it. */
 void daemon_client_accepted(struct daemon *d, struct client *c, bool restored);
@@ -85,10 +95,14 @@ void daemon_client_accepted(struct daemon *d, struct client *c, bool restored);
  */
 void daemon_report(struct daemon *d, struct json_object *rec);
 /* events_daemon() with the daemon's counts: "daemon_start", "reexec", ... */
-void daemon_event(struct daemon *d, const char *event);
+void daemon_event(struct daemon *d, const char *event, const char *why);
 
-/* Re-exec as on SIGUSR1, once the current loop batch is done. */
-void daemon_request_reexec(struct daemon *d, const char *why);
+/*
+ * Re-exec as on SIGUSR1, once the current loop batch is done, if the new
+ * image would start (see execcheck.h); else -errno and *err: refused,
+ * logged and recorded, the daemon serving on with every lock.
+ */
+int daemon_request_reexec(struct daemon *d, const char *why, struct lw_err *err);
 
 /* Called whenever clients or resources come or go. */
 void daemon_update_idle(struct daemon *d);

@@ -153,8 +153,7 @@ static int proc_violations(struct daemon *d, struct client *c, struct xdr_in *in
 static int proc_reexec(struct daemon *d, struct client *c, struct xdr_in *in,
 		       struct buf *out, struct lw_err *err)
 {
-	daemon_request_reexec(d, "lockwardenctl reexec");
-	return 0;
+	return daemon_request_reexec(d, "lockwardenctl reexec", err);
 }
 
 static int proc_test_alert(struct daemon *d, struct client *c, struct xdr_in *in,

@@ -36,6 +36,8 @@ static void usage(FILE *f, const char *argv0, bool privileged)
 		"  -f | --config <file>   Configuration file.\n"
 		"  -V | --version         Display version information.\n"
 		"  -p | --pid-file <file> Change name of PID file.\n"
+		"       --check-config    Load the configuration file, report and exit\n"
+		"                         (status 0: it is valid).\n"
 		"\n"
 		"lockwarden lock management daemon (virtlockd compatible):\n"
 		"\n"
@@ -140,13 +142,14 @@ int main(int argc, char **argv)
 		{ "pid-file",	required_argument,	NULL, 'p' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ "help",	no_argument,		NULL, 'h' },
+		{ "check-config", no_argument,		NULL, 'C' },
 		{ 0 },
 	};
 	struct daemon d = { .argv = argv, .pid_fd = -1 };
 	char *config_path = NULL, *why = NULL;
 	int c, rc, status_fd = -1, ret = 1;
 	struct json_object *state = NULL;
-	bool implicit, killed;
+	bool implicit, killed, restored, check_config = false;
 
 	/* Before anything here opens a file: what a re-exec handed over. */
 	state_note_inherited(&d);
@@ -181,6 +184,9 @@ int main(int argc, char **argv)
 			usage(stderr, argv[0], d.privileged);
 			ret = 0;
 			goto out;
+		case 'C':
+			check_config = true;
+			break;
 		default:
 			usage(stderr, argv[0], d.privileged);
 			goto out;
@@ -198,6 +204,17 @@ int main(int argc, char **argv)
 		config_path = default_config_path(d.privileged);
 	if (config_load(&d.cfg, config_path, implicit, &why) < 0) {
 		fprintf(stderr, "%s: Can't load config file: %s\n", argv[0], why);
+		if (check_config || !state_handed_over(&d))
+			goto out;
+		/* Never exit holding inherited locks: serve them with the defaults. */
+		config_free(&d.cfg);
+		config_defaults(&d.cfg);
+		d.config_error = why;
+		why = NULL;
+	}
+	if (check_config) {
+		printf("%s: configuration %s: OK\n", argv[0], config_path);
+		ret = 0;
 		goto out;
 	}
 	d.paths.config = config_path;
@@ -208,6 +225,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	daemon_default_paths(&d);
+	if (d.config_error)
+		log_error("Can't load config file: %s; serving the inherited locks with the "
+			  "default configuration", d.config_error);
 
 	mode_t old = umask(d.privileged ? 022 : 077);
 
@@ -220,9 +240,8 @@ int main(int argc, char **argv)
 
 	/* Restored from a re-exec (ours, or virtlockd's when we replace it),
 	 * or started fresh; never fresh while holding inherited locks. */
-	if ((rc = state_probe(&d, &state)) < 0)
-		goto out;
-	if (!state && d.godaemon) {
+	restored = state_probe(&d, &state) > 0;
+	if (!restored && d.godaemon) {
 		if (chdir("/") < 0) {
 			log_error("cannot change to root directory: %m");
 			goto out;
@@ -234,18 +253,21 @@ int main(int argc, char **argv)
 	}
 	if (daemon_init(&d) < 0)
 		goto out;
-	if (state && state_apply(&d, state) < 0)
-		goto out;
+	if (restored)
+		state_apply(&d, state);
 	/* A pid file left behind: its daemon was killed, not stopped. */
-	killed = !state && access(d.paths.pidfile, F_OK) == 0;
+	killed = !restored && access(d.paths.pidfile, F_OK) == 0;
 	if (d.pid_fd < 0 && (d.pid_fd = pidfile_acquire(d.paths.pidfile, getpid())) < 0) {
-		log_error("Failed to acquire pid file '%s': %s", d.paths.pidfile,
-			  d.pid_fd == -EAGAIN ? "another daemon is running" : strerror(-d.pid_fd));
-		goto out;
+		log_error("Failed to acquire pid file '%s': %s%s", d.paths.pidfile,
+			  d.pid_fd == -EAGAIN ? "another daemon is running" : strerror(-d.pid_fd),
+			  restored ? "; serving on without it, as inherited locks are held" : "");
+		if (!restored)
+			goto out;
+		d.pid_fd = -1;
 	}
 	if (killed)
 		crashcheck_previous(&d);
-	if (daemon_listen(&d) < 0)
+	if (daemon_listen(&d) < 0 && !restored)
 		goto out;
 	report_ready(&status_fd, 0);
 	for (;;) {

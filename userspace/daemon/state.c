@@ -40,7 +40,7 @@ static void fdlist_add(struct fdlist *l, int fd)
 	l->fd[l->n++] = fd;
 }
 
-enum { INHERITED = 1, CLAIMED = 2 };
+enum { INHERITED = 1, CLAIMED = 2, USED = 4 };
 
 static void mark(struct daemon *d, int fd, uint8_t bit)
 {
@@ -165,23 +165,114 @@ static size_t inherited_holdings(struct daemon *d)
 	return n;
 }
 
+/* Our own re-exec noted no fds (it knew them all); when its state fails
+ * us after all, every fd not claimed yet is one it handed over. */
+static void note_unclaimed(struct daemon *d)
+{
+	struct dirent *e;
+	DIR *dir;
+
+	if (!(dir = opendir("/proc/self/fd")))
+		return;
+	while ((e = readdir(dir))) {
+		int fd = atoi(e->d_name);
+
+		if (fd > 2 && fd != dirfd(dir) && !(fd_bits(d, fd) & CLAIMED))
+			state_note_inherited_fd(d, fd);
+	}
+	closedir(dir);
+}
+
+static void mark_used(struct daemon *d, int fd)
+{
+	if (fd >= 0 && (fd_bits(d, fd) & CLAIMED))
+		mark(d, fd, USED);
+}
+
+static int resource_used(struct lockspace *ls, struct resource *res, void *arg)
+{
+	mark_used(arg, res->fd);
+	return 0;
+}
+
+static void victim_used(int pidfd, pid_t pid, bool sent_kill, void *arg)
+{
+	mark_used(arg, pidfd);
+}
+
+/*
+ * After a problem: an fd the state named but nothing took over (a lock's
+ * fd named as a client's socket, say) is unclaimed again, so that
+ * settle_unclaimed keeps its lock, if it has one. Only then: it reads
+ * every claimed fd's neighbours.
+ */
+static void unclaim_unused(struct daemon *d)
+{
+	struct client *c;
+
+	lockspaces_foreach_resource(&d->spaces, resource_used, d);
+	for (size_t i = 0; i < d->spaces.held.n; i++)
+		mark_used(d, d->spaces.held.v[i].fd);
+	for (int k = 0; k < CLIENT_KINDS; k++)
+		if (d->listeners[k].path)
+			mark_used(d, d->listeners[k].src.fd);
+	clients_foreach(&d->clients, c)
+		mark_used(d, c->src.fd);
+	reaper_foreach(&d->reaper, victim_used, d);
+	mark_used(d, d->pid_fd);
+	for (size_t fd = 0; fd < d->inherited.size; fd++)
+		if ((d->inherited.map[fd] & (CLAIMED | USED)) == CLAIMED)
+			d->inherited.map[fd] = INHERITED;
+		else
+			d->inherited.map[fd] &= ~USED;
+}
+
+static bool same_file(const struct stat *st, const char *path)
+{
+	struct stat pst;
+
+	return stat(path, &pst) == 0 && pst.st_dev == st->st_dev && pst.st_ino == st->st_ino;
+}
+
+bool state_handed_over(struct daemon *d)
+{
+	return getenv(REEXEC_ENV) || inherited_holdings(d);
+}
+
 /*
  * What was inherited but not named by the state is closed at the next
- * exec (made close-on-exec), with one exception: an fd of a file whose
- * adopted POSIX lock we hold stays open for good, since closing any fd of
- * that file would drop the lock.
+ * exec (made close-on-exec), except a lock. An fd of a file whose adopted
+ * POSIX lock a resource holds is parked (closing any fd of that file would
+ * drop the lock); any other fd holding a lock is kept as an orphan, why
+ * says why no state entry restored it. Our old pid file lock goes: the pid
+ * file is taken again; and so does a listening socket, bound again.
  */
-static void settle_unclaimed(struct daemon *d)
+static void settle_unclaimed(struct daemon *d, const char *why)
 {
 	for (int fd = 0; (size_t)fd < d->inherited.size; fd++) {
 		struct stat st;
 
-		if (fd_bits(d, fd) != INHERITED)
+		if (fd_bits(d, fd) != INHERITED || from_systemd(fd))
 			continue;
 		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		    lockspaces_posix_held(&d->spaces, st.st_dev, st.st_ino)) {
+		    lockspaces_posix_held(&d->spaces, st.st_dev, st.st_ino) &&
+		    held_fds_add(&d->spaces.held, fd, NULL, NULL) == 0) {
 			log_warn("inherited fd %d refers to a file locked by an adopted POSIX lock; "
 				 "keeping it open", fd);
+			continue;
+		}
+		if (fd_is_listener(fd)) {
+			/* else connections queue on it unanswered: its path is bound afresh */
+			log_warn("inherited listening socket fd %d is not in the state; closing it", fd);
+			close(fd);
+			continue;
+		}
+		if (same_file(&st, d->paths.pidfile)) {
+			close(fd);
+			continue;
+		}
+		if (fd_has_lock(fd)) {
+			daemon_hold_orphan(d, fd, NULL, why, false);
 			continue;
 		}
 		log_debug("inherited fd %d is not in the state; closing it at the next exec", fd);
@@ -397,6 +488,21 @@ static void save_victim(int pidfd, pid_t pid, bool sent_kill, void *arg)
 	fdlist_add(&sv->keep, pidfd);
 }
 
+static void save_held(struct saver *sv, const struct held_fds *h)
+{
+	jw_array(&sv->w, "held");
+	for (size_t i = 0; i < h->n; i++) {
+		jw_object(&sv->w, NULL);
+		jw_int(&sv->w, "fd", h->v[i].fd);
+		jw_str(&sv->w, "path", h->v[i].path);
+		if (h->v[i].why)
+			jw_str(&sv->w, "unrestored", h->v[i].why);
+		jw_end(&sv->w);
+		fdlist_add(&sv->keep, h->v[i].fd);
+	}
+	jw_end(&sv->w);
+}
+
 static void save_state(struct saver *sv, struct daemon *d)
 {
 	struct jsonw *w = &sv->w;
@@ -419,14 +525,18 @@ static void save_state(struct saver *sv, struct daemon *d)
 	jw_object(w, "lockwarden");
 	jw_int(w, "version", STATE_VERSION);
 	jw_int(w, "next_resource_id", d->spaces.next_id);
-	jw_object(w, "pidfile");
-	jw_str(w, "path", d->paths.pidfile);
-	jw_int(w, "fd", d->pid_fd);
-	jw_end(w);
-	fdlist_add(&sv->keep, d->pid_fd);
+	/* none when a restored daemon could not take it (see main) */
+	if (d->pid_fd >= 0) {
+		jw_object(w, "pidfile");
+		jw_str(w, "path", d->paths.pidfile);
+		jw_int(w, "fd", d->pid_fd);
+		jw_end(w);
+		fdlist_add(&sv->keep, d->pid_fd);
+	}
 	jw_array(w, "victims");
 	reaper_foreach(&d->reaper, save_victim, sv);
 	jw_end(w);
+	save_held(sv, &d->spaces.held);
 	if (sv->guard)
 		jw_raw(w, "guard", json_object_to_json_string_ext(sv->guard, JSON_C_TO_STRING_PLAIN));
 	jw_end(w);
@@ -494,7 +604,7 @@ int state_reexec(struct daemon *d)
 	sv.guard = json_object_new_object();
 	if (d->guard && (rc = guard_state_save(d->guard, sv.guard)) < 0) {
 		log_error("re-exec aborted: the monitors cannot be handed over; serving on");
-		daemon_event(d, "reexec_failed");
+		daemon_event(d, "reexec_failed", "the monitors cannot be handed over");
 		goto out;
 	}
 	jw_init(&sv.w, &text);
@@ -504,22 +614,23 @@ int state_reexec(struct daemon *d)
 	if (rc < 0) {
 		log_error("re-exec aborted: cannot write the state file %s: %s; serving on",
 			  d->paths.state, strerror(-rc));
-		daemon_event(d, "reexec_failed");
+		daemon_event(d, "reexec_failed", "cannot write the state file");
 		goto out;
 	}
 	set_cloexec_all(&sv.keep, false);
 	snprintf(magic, sizeof(magic), "%d", getpid());
 	setenv(REEXEC_ENV, magic, 1);
-	log_info("re-executing %s with %zu fds kept", d->argv[0], sv.keep.n);
-	execvp(d->argv[0], d->argv);
+	log_info("re-executing %s with %zu fds kept", d->reexec_path, sv.keep.n);
+	/* What daemon_request_reexec checked: never a shell's guess at it. */
+	execv(d->reexec_path, d->argv);
 
 	rc = -errno;
 	unsetenv(REEXEC_ENV);
 	set_cloexec_all(&sv.keep, true);
 	unlink(d->paths.state);
 	log_error("re-exec aborted: cannot execute %s: %s; serving on with every lock held",
-		  d->argv[0], strerror(-rc));
-	daemon_event(d, "reexec_failed");
+		  d->reexec_path, strerror(-rc));
+	daemon_event(d, "reexec_failed", strerror(-rc));
 out:
 	json_object_put(sv.guard);
 	free(sv.keep.fd);
@@ -533,6 +644,7 @@ struct reader {
 	struct daemon *d;
 	char *why;
 	bool ours;		/* written by lockwarden, not virtlockd */
+	size_t problems;	/* parts not restored */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -549,6 +661,26 @@ static int bad(struct reader *r, const char *where, const char *fmt, ...)
 	r->why = xasprintf("%s: %s", where, what);
 	free(what);
 	return -EINVAL;
+}
+
+/* One part of the state cannot be restored: say what and why, go on with
+ * the rest (its fds, if it named any, are dealt with by settle_unclaimed). */
+static void skip(struct reader *r, const char *what)
+{
+	log_error("cannot restore %s from %s: %s", what, r->d->paths.state,
+		  r->why ? r->why : "malformed");
+	r->problems++;
+	free(r->why);
+	r->why = NULL;
+}
+
+/* A lock the state names but that cannot be restored: kept, loudly. */
+static void orphan(struct reader *r, int fd, const char *path)
+{
+	daemon_hold_orphan(r->d, fd, path, r->why ? r->why : "malformed state entry", false);
+	r->problems++;
+	free(r->why);
+	r->why = NULL;
 }
 
 static struct json_object *member(struct reader *r, struct json_object *o, const char *where,
@@ -741,8 +873,10 @@ static int load_server(struct reader *r, const char *name, struct json_object *o
 		struct client *c = NULL;
 
 		snprintf(where, sizeof(where), "server %s client %zu", name, i);
-		if (load_client(r, k, json_object_array_get_idx(clients, i), where, &c) < 0)
-			return -EINVAL;
+		if (load_client(r, k, json_object_array_get_idx(clients, i), where, &c) < 0) {
+			skip(r, where);		/* its connection only: the others go on */
+			continue;
+		}
 		fdlist_add(ready, c->src.fd);
 	}
 	snprintf(where, sizeof(where), "server %s", name);
@@ -859,8 +993,36 @@ static int load_resource(struct reader *r, struct lockspace *ls, struct json_obj
 	}
 	return 0;
 fail:
+	if (res->fd >= 0)
+		orphan(r, res->fd, res->path ? res->path : where);
+	else
+		skip(r, where);
+	res->fd = -1;
 	lockspace_resource_free(res);
 	return rc < 0 ? rc : -EINVAL;
+}
+
+/* A lockspace that cannot be had: each lock it names is kept as an orphan. */
+static void orphan_resources(struct reader *r, struct json_object *resources, const char *where)
+{
+	char *why = r->why;
+
+	r->why = NULL;
+	for (size_t i = 0; i < json_object_array_length(resources); i++) {
+		struct json_object *o = json_object_array_get_idx(resources, i), *p;
+		int fd;
+
+		if (json_object_is_type(o, json_type_object) && get_fd(r, o, where, "fd", &fd) == 0) {
+			free(r->why);
+			r->why = xstrdup(why);
+			orphan(r, fd, json_object_object_get_ex(o, "path", &p) ?
+				      json_object_get_string(p) : where);
+		}
+		free(r->why);
+		r->why = NULL;
+	}
+	r->why = why;
+	skip(r, where);
 }
 
 static int load_lockspace(struct reader *r, struct json_object *o, const char *where,
@@ -870,47 +1032,61 @@ static int load_lockspace(struct reader *r, struct json_object *o, const char *w
 	struct lw_err err = { 0 };
 	char rwhere[160];
 
-	if (!(resources = member(r, o, where, "resources", json_type_array)))
+	if (!(resources = member(r, o, where, "resources", json_type_array))) {
+		skip(r, where);
 		return -EINVAL;
+	}
 	if (!*lsp) {
 		const char *dir = get_str(r, o, where, "directory");
 
-		if (!dir)
+		if (!dir) {
+			orphan_resources(r, resources, where);
 			return -EINVAL;
-		if (lockspaces_find(&r->d->spaces, dir))
-			return bad(r, where, "lockspace %s appears twice", dir);
+		}
+		if (lockspaces_find(&r->d->spaces, dir)) {
+			bad(r, where, "lockspace %s appears twice", dir);
+			orphan_resources(r, resources, where);
+			return -EINVAL;
+		}
 		if (lockspaces_add(&r->d->spaces, dir, lsp, &err) < 0) {
 			bad(r, where, "%s", err.message);
 			lw_err_clear(&err);
+			orphan_resources(r, resources, where);
 			return -EINVAL;
 		}
 	}
 	lockspace_reserve(*lsp, lockspace_count(*lsp) + json_object_array_length(resources));
 	for (size_t i = 0; i < json_object_array_length(resources); i++) {
 		snprintf(rwhere, sizeof(rwhere), "%s resource %zu", where, i);
-		if (load_resource(r, *lsp, json_object_array_get_idx(resources, i), rwhere) < 0)
-			return -EINVAL;
+		load_resource(r, *lsp, json_object_array_get_idx(resources, i), rwhere);
 	}
 	return 0;
 }
 
-static int load_lockspaces(struct reader *r, struct json_object *st)
+/* Whatever cannot be restored is skipped, its locks kept as orphans. */
+static void load_lockspaces(struct reader *r, struct json_object *st)
 {
 	struct json_object *dflt, *spaces;
 	char where[64];
 
-	if (!(dflt = member(r, st, "state", "defaultLockspace", json_type_object)) ||
-	    load_lockspace(r, dflt, "defaultLockspace", &r->d->spaces.dflt) < 0 ||
-	    !(spaces = member(r, st, "state", "lockspaces", json_type_array)))
-		return -EINVAL;
+	if (!(dflt = member(r, st, "state", "defaultLockspace", json_type_object)))
+		skip(r, "the default lockspace");
+	else
+		load_lockspace(r, dflt, "defaultLockspace", &r->d->spaces.dflt);
+	if (!(spaces = member(r, st, "state", "lockspaces", json_type_array))) {
+		skip(r, "the lockspaces");
+		return;
+	}
 	for (size_t i = 0; i < json_object_array_length(spaces); i++) {
+		struct json_object *o = json_object_array_get_idx(spaces, i);
 		struct lockspace *ls = NULL;
 
 		snprintf(where, sizeof(where), "lockspaces[%zu]", i);
-		if (load_lockspace(r, json_object_array_get_idx(spaces, i), where, &ls) < 0)
-			return -EINVAL;
+		if (!json_object_is_type(o, json_type_object))
+			skip(r, where);
+		else
+			load_lockspace(r, o, where, &ls);
 	}
-	return 0;
 }
 
 /* What only lockwarden writes: its pid file fd, ids, victims being killed. */
@@ -925,11 +1101,13 @@ static int load_ours(struct reader *r, struct json_object *ext)
 	if (get_int(r, ext, "lockwarden", "next_resource_id", 0, UINT32_MAX, &v) < 0)
 		return -EINVAL;
 	lockspaces_restore_next_id(&d->spaces, v);
-	if (!(pid = member(r, ext, "lockwarden", "pidfile", json_type_object)) ||
-	    !(path = get_str(r, pid, "lockwarden.pidfile", "path")) ||
-	    get_fd(r, pid, "lockwarden.pidfile", "fd", &fd) < 0)
+	if (!json_object_object_get_ex(ext, "pidfile", NULL)) {
+		/* not held: main takes it */
+	} else if (!(pid = member(r, ext, "lockwarden", "pidfile", json_type_object)) ||
+		   !(path = get_str(r, pid, "lockwarden.pidfile", "path")) ||
+		   get_fd(r, pid, "lockwarden.pidfile", "fd", &fd) < 0) {
 		return -EINVAL;
-	if (strcmp(path, d->paths.pidfile)) {
+	} else if (strcmp(path, d->paths.pidfile)) {
 		close(fd);		/* our lock on the old pid file goes with it */
 	} else if ((rc = pidfile_check(path, fd)) < 0) {
 		return bad(r, "lockwarden.pidfile", "inherited fd %d does not hold the pid file %s: %s",
@@ -956,6 +1134,36 @@ static int load_ours(struct reader *r, struct json_object *ext)
 	return 0;
 }
 
+/* The orphans and parked fds of the image before (absent before they were). */
+static void load_held(struct reader *r, struct json_object *ext)
+{
+	struct json_object *held;
+
+	if (!json_object_object_get_ex(ext, "held", &held))
+		return;
+	if (!json_object_is_type(held, json_type_array)) {
+		bad(r, "lockwarden.held", "malformed");
+		skip(r, "the held fds");
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(held); i++) {
+		struct json_object *o = json_object_array_get_idx(held, i), *why;
+		const char *path;
+		int fd;
+
+		if (!json_object_is_type(o, json_type_object) ||
+		    get_fd(r, o, "lockwarden.held", "fd", &fd) < 0 ||
+		    !(path = get_str(r, o, "lockwarden.held", "path"))) {
+			skip(r, "a held fd");
+			continue;
+		}
+		if (json_object_object_get_ex(o, "unrestored", &why))
+			daemon_hold_orphan(r->d, fd, path, json_object_get_string(why), true);
+		else if (held_fds_add(&r->d->spaces.held, fd, path, NULL) < 0)
+			log_error("parked fd %d of %s is gone", fd, path);
+	}
+}
+
 /*
  * The old image's children (alert hooks still running) are ours now but
  * unknown to this image's alert code: reap each when it exits, so none
@@ -978,28 +1186,31 @@ int state_apply(struct daemon *d, struct json_object *st)
 {
 	struct reader r = { .d = d };
 	struct fdlist ready = { 0 };
-	struct json_object *ext;
-	int rc = -EINVAL;
+	struct json_object *ext = NULL;
 
+	if (!st)
+		goto settle;
 	r.ours = json_object_object_get_ex(st, "lockwarden", &ext) &&
 		 json_object_is_type(ext, json_type_object);
 
 	/* Clients first, so the guard names each restored lock's VM; their
 	 * waiting frames are handled only once everything is restored. */
-	if (load_servers(&r, st, &ready) < 0 || load_lockspaces(&r, st) < 0 ||
-	    (r.ours && load_ours(&r, ext) < 0))
-		goto out;
-	if (!r.ours) {
-		/* virtlockd's pid file lock (POSIX, close-on-exec) died with the exec. */
-		d->pid_fd = pidfile_acquire(d->paths.pidfile, getpid());
-		if (d->pid_fd < 0) {
-			bad(&r, "pid file", "cannot acquire %s: %s", d->paths.pidfile,
-			    strerror(-d->pid_fd));
-			goto out;
-		}
+	if (load_servers(&r, st, &ready) < 0)
+		skip(&r, "the servers and clients");
+	load_lockspaces(&r, st);
+	if (r.ours) {
+		if (load_ours(&r, ext) < 0)
+			skip(&r, "lockwarden's own part");
+		load_held(&r, ext);
 	}
 	cloexec_claimed(d);
-	settle_unclaimed(d);
+	if (r.problems)
+		unclaim_unused(d);
+settle:
+	if (d->inherited.trusted && (!st || r.problems))
+		note_unclaimed(d);
+	settle_unclaimed(d, st ? "no usable entry of the restart state names it" :
+			 "the restart state is unusable");
 	adopt_children(d);
 	/* Credentials are checked again, as at accept; then pending work resumes. */
 	for (size_t i = 0; i < ready.n; i++) {
@@ -1014,16 +1225,16 @@ int state_apply(struct daemon *d, struct json_object *st)
 			break;
 		}
 	}
-	log_info("restored %s state: %zu resources (%zu adopted POSIX locks), %zu lock clients",
-		 r.ours ? "lockwarden" : "virtlockd", d->spaces.nresources, d->spaces.nposix,
-		 clients_count(&d->clients, CLIENT_LOCK));
-	rc = 0;
-out:
-	if (rc < 0)
-		log_error("cannot restore the state in %s: %s", d->paths.state, r.why);
-	free(r.why);
+	if (st)
+		log_info("restored %s state: %zu resources (%zu adopted POSIX locks), %zu lock clients",
+			 r.ours ? "lockwarden" : "virtlockd", d->spaces.nresources, d->spaces.nposix,
+			 clients_count(&d->clients, CLIENT_LOCK));
+	if (r.problems || d->spaces.held.norphans)
+		log_error("the restart state %s was not fully restored: %zu problems; %zu inherited "
+			  "locks are held but not restored (see lockwardenctl status)",
+			  d->paths.state, r.problems, d->spaces.held.norphans);
 	free(ready.fd);
-	return rc;
+	return r.problems || d->spaces.held.norphans ? -EUCLEAN : 0;
 }
 
 /* ---- deciding whether this is a re-exec ---- */
@@ -1105,11 +1316,12 @@ int state_probe(struct daemon *d, struct json_object **state)
 		free(why);
 		return 0;
 	}
-	log_error("this daemon was %s, but its restart state %s is unusable: %s; refusing to "
-		  "start with an empty lock table", reexec ? "re-executed" :
+	log_error("this daemon was %s, but its restart state %s is unusable: %s; keeping every "
+		  "inherited lock, unrestored", reexec ? "re-executed" :
 		  "handed inherited sockets or locks", path, why);
 	if (rc != -ENOENT)
 		set_aside(path, "failed");
 	free(why);
-	return -EINVAL;
+	*state = NULL;
+	return 1;
 }

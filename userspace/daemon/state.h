@@ -16,6 +16,8 @@
 #ifndef LW_STATE_H
 #define LW_STATE_H
 
+#include <stdbool.h>
+
 #include <json-c/json.h>
 
 struct daemon;
@@ -25,16 +27,26 @@ void state_note_inherited(struct daemon *d);
 /* Count one fd as handed over (what state_note_inherited does for each). */
 void state_note_inherited_fd(struct daemon *d, int fd);
 
+/* Was this image handed locks or sockets (a re-exec, or a virtlockd's)?
+ * Then it must not exit before they are served. */
+bool state_handed_over(struct daemon *d);
+
 /*
- * Is this image the target of a re-exec? Returns 0 (no: start fresh),
- * 1 with *state set (yes: call state_apply), or -errno when it is but the
- * state cannot be used: the caller must exit non-zero, never start empty
- * while inherited fds still hold locks. Removes the state file.
+ * Is this image the target of a re-exec? Returns 0 (no: start fresh) or
+ * 1 (yes: call state_apply) with *state set, or NULL when the state cannot
+ * be used: then every inherited lock is kept as an orphan, as the daemon
+ * never starts empty while inherited fds hold locks. Removes the state
+ * file (sets a bad one aside).
  */
 int state_probe(struct daemon *d, struct json_object **state);
 
-/* Rebuild sockets, clients, lockspaces and resources from the state,
- * verifying each inherited fd. Any mismatch is fatal (-errno, logged). */
+/*
+ * Rebuild sockets, clients, lockspaces and resources from the state
+ * (NULL: none usable), verifying each inherited fd. Never drops a lock:
+ * an inherited lock that cannot be restored is kept as an orphan (see
+ * heldfds.h), each problem logged. -EUCLEAN when anything was not
+ * restored; the daemon serves on either way.
+ */
 int state_apply(struct daemon *d, struct json_object *state);
 
 /*

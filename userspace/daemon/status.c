@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -50,6 +51,25 @@ static struct json_object *alerts_status(struct daemon *d)
 	return o;
 }
 
+/* Inherited locks held but not restored: "fd N PATH: why" each. */
+static struct json_object *orphans_status(struct daemon *d)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < d->spaces.held.n; i++) {
+		const struct held_fd *h = &d->spaces.held.v[i];
+		char *s;
+
+		if (!h->why)
+			continue;
+		s = xasprintf("fd %d %s (inode %lu): %s", h->fd, h->path, (unsigned long)h->ino,
+			      h->why);
+		json_object_array_add(a, json_object_new_string(s));
+		free(s);
+	}
+	return a;
+}
+
 struct json_object *daemon_status(struct daemon *d)
 {
 	struct json_object *st = json_object_new_object(), *o;
@@ -76,7 +96,12 @@ struct json_object *daemon_status(struct daemon *d)
 	o = json_object_new_object();
 	add_u64(o, "held", d->spaces.nresources);
 	add_u64(o, "lockspaces", lockspaces_count(&d->spaces));
+	add_u64(o, "unrestored", d->spaces.held.norphans);
 	json_object_object_add(st, "locks", o);
+	if (d->spaces.held.norphans)
+		json_object_object_add(st, "unrestored_locks", orphans_status(d));
+	if (d->config_error)
+		json_object_object_add(st, "config_error", json_object_new_string(d->config_error));
 
 	json_object_object_add(st, "audit", audit_status(d));
 	json_object_object_add(st, "alerts", alerts_status(d));

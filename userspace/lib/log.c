@@ -161,10 +161,15 @@ int log_get_level(void) { return lg.level; }
 const char *log_get_filters(void) { return lg.filters ? lg.filters : ""; }
 const char *log_get_outputs(void) { return lg.outputs ? lg.outputs : "1:stderr"; }
 
+/* Matched against the file's own name, not its folder: "daemon" is
+ * daemon.c, not everything in userspace/daemon/. */
 static int file_level(const char *file)
 {
+	const char *base = strrchr(file, '/');
+
+	base = base ? base + 1 : file;
 	for (int i = 0; i < lg.nfilt; i++)
-		if (!fnmatch(lg.filt[i].pattern, file, 0))
+		if (!fnmatch(lg.filt[i].pattern, base, 0))
 			return lg.filt[i].level;
 	return lg.level;
 }

@@ -2,7 +2,8 @@
 /*
  * Leveled logging with virtlockd's log_level / log_filters / log_outputs
  * semantics: levels 1 debug .. 4 error; filters "LEVEL:match" select a
- * level per source file (the match is a substring of its name); outputs
+ * level per source file (the match is a substring of its file name, not
+ * its folder); outputs
  * "LEVEL:stderr", "LEVEL:syslog:IDENT", "LEVEL:file:PATH", "LEVEL:journald".
  * The one process-wide sink, like syslog(3) itself.
  */

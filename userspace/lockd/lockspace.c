@@ -287,6 +287,11 @@ static void resource_drop(struct lockspace *ls, struct resource *res)
 {
 	notify(ls, res, LS_REMOVED);
 	hashmap_remove(&ls->resources, res->name);
+	if (res->posix && ls->hooks.posix_keep && ls->hooks.posix_keep(ls->hooks.data, res)) {
+		res->fd = -1;	/* the daemon's now, the lock still in use */
+		lockspace_resource_free(res);
+		return;
+	}
 	if ((res->flags & LS_AUTOCREATE) &&
 	    (!(res->flags & LS_SHARED) || byte0_lock(res, F_WRLCK) == 0)) {
 		int rc = ls->dir ? unlinkat(ls->dirfd, res->name, 0) : unlink(res->path);
@@ -296,6 +301,8 @@ static void resource_drop(struct lockspace *ls, struct resource *res)
 	}
 	if (res->posix)
 		byte0_lock(res, F_UNLCK);
+	if (res->posix && ls->hooks.posix_gone)
+		ls->hooks.posix_gone(ls->hooks.data, res->dev, res->ino);
 	lockspace_resource_free(res);
 }
 
@@ -403,12 +410,12 @@ int lockspace_foreach(const struct lockspace *ls,
 }
 
 /*
- * Verify an inherited resource: its fd must be the file the state names
- * (the recorded inode, or for state without one, the file at its path),
- * and its lock must be held. The lock is asserted again on the same fd:
- * a no-op for a lock we hold (an OFD lock through this fd, or a POSIX
- * lock of this process), a failure when another holder has it, which
- * means the inherited fd does not carry the lock the state claims.
+ * Verify an inherited resource: its fd must be a file (the recorded inode,
+ * when the state has one) and its lock must be held. The lock is asserted
+ * again on the same fd: a no-op for a lock we hold (an OFD lock through
+ * this fd, or a POSIX lock of this process), a failure when another holder
+ * has it, which means the inherited fd does not carry the lock the state
+ * claims. The path only names it: what is there now may differ.
  */
 int lockspace_adopt(struct lockspace *ls, struct resource *res, struct lw_err *err)
 {
@@ -427,22 +434,14 @@ int lockspace_adopt(struct lockspace *ls, struct resource *res, struct lw_err *e
 			   "Inherited fd %d of resource %s is not a file", res->fd, res->path);
 		return -EBADF;
 	}
-	if (!res->ino) {
-		if (stat_at(ls, res->name, &pst) < 0) {
-			rc = -errno;
-			lw_err_sys(err, ERR_FROM_LOCKSPACE, -rc, "Resource %s of inherited fd %d",
-				   res->path, res->fd);
-			return rc;
-		}
-		res->dev = pst.st_dev;
-		res->ino = pst.st_ino;
-	}
-	if (fst.st_dev != res->dev || fst.st_ino != res->ino) {
+	if (res->ino && (fst.st_dev != res->dev || fst.st_ino != res->ino)) {
 		lw_err_set(err, ERR_FROM_LOCKSPACE, ERR_INTERNAL_ERROR,
 			   "Inherited fd %d is not the file of resource %s (inode %lu, expected %lu)",
 			   res->fd, res->path, (unsigned long)fst.st_ino, (unsigned long)res->ino);
 		return -ESTALE;
 	}
+	res->dev = fst.st_dev;
+	res->ino = fst.st_ino;
 	if ((rc = byte0_lock(res, type)) < 0) {
 		lw_err_sys(err, ERR_FROM_LOCKSPACE, -rc,
 			   "Inherited fd %d of resource %s does not hold its %s %s lock",
@@ -455,6 +454,13 @@ int lockspace_adopt(struct lockspace *ls, struct resource *res, struct lw_err *e
 			   "Resource %s appears twice in the inherited state", res->path);
 		return -EEXIST;
 	}
+	if (stat_at(ls, res->name, &pst) < 0)
+		log_warn("resource %s: %m; its lock is kept on inherited fd %d (inode %lu)",
+			 res->path, res->fd, (unsigned long)res->ino);
+	else if (pst.st_dev != res->dev || pst.st_ino != res->ino)
+		log_warn("resource %s is now another file (inode %lu); its lock is kept on "
+			 "inherited fd %d (inode %lu)", res->path, (unsigned long)pst.st_ino,
+			 res->fd, (unsigned long)res->ino);
 	if (!res->id && ls->hooks.next_id)
 		res->id = ls->hooks.next_id(ls->hooks.data);
 	hashmap_put(&ls->resources, res->name, res);

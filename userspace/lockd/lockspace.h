@@ -52,12 +52,18 @@ enum lockspace_event {
  * such a lock vanishes when the daemon closes *any* fd of that file, so
  * while posix_any() the lockspace opens candidates O_PATH first (see
  * resource_open in lockspace.c).
+ * posix_keep() is asked when a resource with an adopted POSIX lock goes:
+ * true means the lock still serves another resource of that inode (two
+ * names of one file) and the daemon took the fd over, so it is neither
+ * unlocked nor closed; else posix_gone() follows once it is unlocked.
  */
 struct lockspace_hooks {
 	void (*changed)(void *data, struct lockspace *ls, struct resource *res,
 			enum lockspace_event ev);
 	bool (*posix_any)(void *data);
 	bool (*posix_held)(void *data, dev_t dev, ino_t ino);
+	bool (*posix_keep)(void *data, struct resource *res);
+	void (*posix_gone)(void *data, dev_t dev, ino_t ino);
 	unsigned int (*next_id)(void *data);
 	void *data;
 };
@@ -89,9 +95,11 @@ int lockspace_foreach(const struct lockspace *ls,
 
 /*
  * Take over a resource whose lock is already held on res->fd (live
- * upgrade). res->ino 0 means: the file now at its path. Checks that the
- * fd is that file and holds the lock, else -errno and err. On success the
- * lockspace owns res.
+ * upgrade). The resource is the file the fd is: res->ino 0 (virtlockd's
+ * state) takes the fd's inode, whatever is at the path now (a renamed or
+ * deleted image is a warning); a recorded inode must be the fd's. Checks
+ * that the fd holds the lock, else -errno and err, the fd left open. On
+ * success the lockspace owns res.
  */
 int lockspace_adopt(struct lockspace *ls, struct resource *res, struct lw_err *err);
 /* Free a resource not (or no longer) in a lockspace; closes its fd. */

@@ -25,12 +25,35 @@ static bool posix_any(void *data)
 {
 	const struct lockspaces *s = data;
 
-	return s->nposix > 0;
+	return s->nposix > 0 || s->held.norphans > 0;
 }
 
 static bool posix_held(void *data, dev_t dev, ino_t ino)
 {
 	return lockspaces_posix_held(data, dev, ino);
+}
+
+/* Called with res out of its lockspace: any POSIX user of its inode left
+ * is another resource (two names of one file), whose lock res's close or
+ * unlock would drop. */
+static bool posix_keep(void *data, struct resource *res)
+{
+	struct lockspaces *s = data;
+
+	if (!lockspaces_posix_held(s, res->dev, res->ino) ||
+	    held_fds_add(&s->held, res->fd, res->path, NULL) < 0)
+		return false;
+	log_info("resource %s released; its fd %d stays open, as its file's POSIX lock "
+		 "still serves another resource", res->path, res->fd);
+	return true;
+}
+
+/* The last resource of an inode is unlocked: its parked fds may close. */
+static void posix_gone(void *data, dev_t dev, ino_t ino)
+{
+	struct lockspaces *s = data;
+
+	held_fds_close_parked(&s->held, dev, ino);
 }
 
 static unsigned int next_id(void *data)
@@ -49,6 +72,8 @@ int lockspaces_init(struct lockspaces *s, const struct lockspaces_ops *ops,
 			.changed = changed,
 			.posix_any = posix_any,
 			.posix_held = posix_held,
+			.posix_keep = posix_keep,
+			.posix_gone = posix_gone,
 			.next_id = next_id,
 			.data = s,
 		},
@@ -67,6 +92,7 @@ void lockspaces_fini(struct lockspaces *s)
 	hashmap_free(&s->by_dir);
 	lockspace_free(s->dflt);
 	s->dflt = NULL;
+	held_fds_free(&s->held);
 }
 
 struct lockspace *lockspaces_find(const struct lockspaces *s, const char *dir)
@@ -167,7 +193,8 @@ bool lockspaces_posix_held(const struct lockspaces *s, dev_t dev, ino_t ino)
 {
 	struct resource want = { .dev = dev, .ino = ino };
 
-	return s->nposix && lockspaces_foreach_resource(s, is_posix_on, &want);
+	return held_fds_orphaned(&s->held, dev, ino) ||
+	       (s->nposix && lockspaces_foreach_resource(s, is_posix_on, &want));
 }
 
 void lockspaces_restore_next_id(struct lockspaces *s, unsigned int next_id)

@@ -3,8 +3,9 @@
  * The daemon's set of lockspaces: the default one (resources named by the
  * file they lock) and the indirect ones, keyed by directory as virtlockd's
  * hash is. The set owns what is true of all of them together: resource ids,
- * how many resources are held, and the adopted process-owned (POSIX) locks,
- * which the lockspaces ask about through the hooks the set gives them.
+ * how many resources are held, the adopted process-owned (POSIX) locks,
+ * which the lockspaces ask about through the hooks the set gives them, and
+ * the lock fds held outside any lockspace (heldfds.h: orphans, parked).
  */
 #ifndef LW_LOCKSPACES_H
 #define LW_LOCKSPACES_H
@@ -15,6 +16,7 @@
 
 #include "error.h"
 #include "hashmap.h"
+#include "heldfds.h"
 #include "lockspace.h"
 
 /* changed(): after a resource is added or its owners change, before it is
@@ -33,12 +35,14 @@ struct lockspaces {
 	unsigned int next_id;		/* the last resource id given */
 	size_t nresources;		/* over all lockspaces */
 	size_t nposix;			/* of them adopted process-owned locks */
+	struct held_fds held;		/* locks no resource serves */
 };
 
 /* Creates the default lockspace. */
 int lockspaces_init(struct lockspaces *s, const struct lockspaces_ops *ops,
 		    struct lw_err *err);
-/* Closes every fd, so every lock is released: only for shutdown. */
+/* Closes every fd, held ones too, so every lock is released: only for
+ * shutdown. */
 void lockspaces_fini(struct lockspaces *s);
 
 /* dir NULL or "": the default lockspace. NULL when there is none. */
@@ -60,7 +64,8 @@ int lockspaces_foreach_resource(const struct lockspaces *s,
 
 /* Drop owner from every resource; returns how many resources it held. */
 int lockspaces_release_owner(struct lockspaces *s, pid_t owner);
-/* Does an adopted process-owned lock sit on this inode? */
+/* Does an adopted process-owned lock, or an orphan's (which may be one),
+ * sit on this inode? */
 bool lockspaces_posix_held(const struct lockspaces *s, dev_t dev, ino_t ino);
 
 /* Resource ids go on from a restored state's counter. */

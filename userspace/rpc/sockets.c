@@ -111,7 +111,6 @@ int listener_open(struct listener *l, struct loop *loop, int kind, const char *p
 	l->accepted = accepted;
 	l->data = data;
 	l->kind = kind;
-	l->path = xstrdup(path);
 	l->src.fd = -1;
 	if (fd >= 0) {
 		if ((rc = check_listening(fd, path)) < 0) {
@@ -130,6 +129,7 @@ int listener_open(struct listener *l, struct loop *loop, int kind, const char *p
 		close(fd);
 		return rc;
 	}
+	l->path = xstrdup(path);	/* only now: open (see daemon_listen) */
 	return 0;
 }
 
