@@ -88,22 +88,72 @@ int main(void)
 	check("class-write-violation", guard_class_of(&r, false, ACCESS_WRITE) == CLASS_VIOLATION);
 	check("class-allowed", guard_class_of(&r, true, ACCESS_WRITE) == CLASS_MANAGEMENT);
 
-	check("allow-none", !guard_rules_allowed(&r, &o));
-	o.uid = 107;
-	check("allow-uid", guard_rules_allowed(&r, &o));
-	o.uid = 1000;
-	o.cgroup = "/system.slice/backup.service/sub";
-	check("allow-cgroup-below", guard_rules_allowed(&r, &o));
-	o.cgroup = "/system.slice/backup.services";
-	check("allow-cgroup-boundary", !guard_rules_allowed(&r, &o));
-	o.cgroup = NULL;
+	/* Every configured condition must hold (uid, exe and cgroup here). */
 	stat("/proc/self/exe", &self);
+	o.uid = 107;
+	o.cgroup = "/system.slice/backup.service/sub";
 	o.exe_dev = self.st_dev;
 	o.exe_ino = self.st_ino;
 	o.exe_known = true;
-	check("allow-exe-inode", guard_rules_allowed(&r, &o));
+	check("allow-all-match", guard_rules_allowed(&r, &o));
+	o.uid = 1000;
+	check("allow-uid-mismatch", !guard_rules_allowed(&r, &o));
+	o.uid = 0;
+	check("allow-root-not-listed", !guard_rules_allowed(&r, &o));
+	o.uid = 107;
+	o.cgroup = "/system.slice/backup.services";
+	check("allow-cgroup-boundary", !guard_rules_allowed(&r, &o));
+	o.cgroup = NULL;
+	check("allow-cgroup-unknown", !guard_rules_allowed(&r, &o));
+	o.cgroup = "/system.slice/backup.service";
 	o.exe_ino++;
 	check("allow-exe-other-inode", !guard_rules_allowed(&r, &o));
+	o.exe_ino--;
+	o.exe_known = false;
+	check("allow-exe-unknown", !guard_rules_allowed(&r, &o));
+	guard_rules_fini(&r);
+	config_free(&cfg);
+
+	/* Only executables configured: uid 0 as well, never the exe alone
+	 * (LD_PRELOAD=evil.so /usr/sbin/libvirtd as nobody). */
+	load(&cfg, "guard_allow_exes = [ \"/proc/self/exe\" ]\n");
+	guard_rules_init(&r, &cfg);
+	o = (struct guard_opener){ .uid = 65534, .exe_dev = self.st_dev, .exe_ino = self.st_ino,
+				   .exe_known = true };
+	check("allow-exe-alone-refused", !guard_rules_allowed(&r, &o));
+	o.uid = 0;
+	check("allow-exe-as-root", guard_rules_allowed(&r, &o));
+	o.exe_ino++;
+	check("allow-root-other-exe", !guard_rules_allowed(&r, &o));
+	guard_rules_fini(&r);
+	config_free(&cfg);
+
+	/* Only uids configured: any executable of that user. */
+	load(&cfg, "guard_allow_uids = [ \"107\" ]\nguard_allow_exes = [ ]\n");
+	guard_rules_init(&r, &cfg);
+	o.uid = 107;
+	check("allow-uid-only", guard_rules_allowed(&r, &o));
+	o.uid = 0;
+	check("allow-uid-only-not-root", !guard_rules_allowed(&r, &o));
+	guard_rules_fini(&r);
+	config_free(&cfg);
+
+	/* Only a cgroup: root in it, nobody in it is not. */
+	load(&cfg, "guard_allow_cgroups = [ \"/system.slice/backup.service\" ]\n"
+		   "guard_allow_exes = [ ]\n");
+	guard_rules_init(&r, &cfg);
+	o.cgroup = "/system.slice/backup.service";
+	check("allow-cgroup-as-root", guard_rules_allowed(&r, &o));
+	o.uid = 65534;
+	check("allow-cgroup-not-nobody", !guard_rules_allowed(&r, &o));
+	guard_rules_fini(&r);
+	config_free(&cfg);
+
+	/* Nothing configured: nobody is a helper, root neither. */
+	load(&cfg, "guard_allow_exes = [ ]\n");
+	guard_rules_init(&r, &cfg);
+	o.uid = 0;
+	check("allow-nothing-configured", !guard_rules_allowed(&r, &o));
 	guard_rules_fini(&r);
 	config_free(&cfg);
 
