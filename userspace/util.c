@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,6 +133,18 @@ int write_all(int fd, const void *buf, size_t len)
 		p += n;
 		len -= n;
 	}
+	return 0;
+}
+
+int inode_cached(int dirfd, const char *path, dev_t *dev, ino_t *ino)
+{
+	struct statx stx;
+
+	if (statx(dirfd, path, AT_STATX_DONT_SYNC | (*path ? 0 : AT_EMPTY_PATH), STATX_INO,
+		  &stx) < 0)
+		return -errno;
+	*dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	*ino = stx.stx_ino;
 	return 0;
 }
 
