@@ -7,10 +7,14 @@
  *                                  prints "ok K denied D failed F"
  *
  * MODE: open, openat, openat2, creat (truncates!), handle (open_by_handle_at),
- * uring (io_uring IORING_OP_OPENAT, which no syscall hook sees), and one
- * that attacks the guard's judgement of an openat2 asking for O_RDWR:
+ * uring (io_uring IORING_OP_OPENAT, which no syscall hook sees), and two
+ * that attack the guard's judgement of an openat2 asking for O_RDWR:
  *   flip     a second thread sets its struct open_how to O_RDONLY once the
  *            kernel has copied it; on success writes "PWNED" at offset 0
+ *   mapped   PATH is fuseblock's /how: the open_how and the path come from
+ *            a page of that file, dropped once the kernel copied them, so
+ *            whoever reads them from this process waits on the FUSE server;
+ *            prints "evicted" (or "resident") first
  * The fd stays open until exit; exit status 0 when the open succeeded.
  */
 #include <errno.h>
@@ -127,6 +131,45 @@ static int open_flip(const char *path)
 	return fd;
 }
 
+struct mapped {
+	int fd;
+	char *map;
+};
+
+/* While the open waits on fuseblock's slow lookup: drop the page the
+ * kernel copied the open's arguments from. */
+static void *evict(void *arg)
+{
+	struct mapped *m = arg;
+	unsigned char resident;
+
+	usleep(200 * 1000);
+	madvise(m->map, 4096, MADV_DONTNEED);
+	posix_fadvise(m->fd, 0, 0, POSIX_FADV_DONTNEED);
+	resident = 1;
+	mincore(m->map, 4096, &resident);
+	printf("%s\n", resident & 1 ? "resident" : "evicted");
+	fflush(stdout);
+	return NULL;
+}
+
+static int open_mapped(const char *path)
+{
+	struct mapped m = { .fd = open(path, O_RDONLY | O_CLOEXEC) };
+	pthread_t t;
+	int fd;
+
+	if (m.fd < 0)
+		return -errno;
+	m.map = mmap(NULL, 4096, PROT_READ, MAP_SHARED, m.fd, 0);
+	if (m.map == MAP_FAILED || pthread_create(&t, NULL, evict, &m))
+		return -errno;
+	/* fuseblock's layout: struct open_how at 0, the path at 64. */
+	fd = openat2_at(m.map + 64, (struct open_how *)m.map);
+	pthread_join(t, NULL);
+	return fd;
+}
+
 /* Returns the fd or -errno. */
 static int do_open(const char *mode, const char *path, int flags)
 {
@@ -147,7 +190,8 @@ static int do_open(const char *mode, const char *path, int flags)
 		return open_uring(path, flags);
 	else if (!strcmp(mode, "flip"))
 		return open_flip(path);
-
+	else if (!strcmp(mode, "mapped"))
+		return open_mapped(path);
 	else
 		return -EINVAL;
 	return fd < 0 ? -errno : fd;

@@ -8,7 +8,9 @@
 # answered and recorded; marks and policy survive a SIGUSR1 re-exec.
 # Issue 12: an openat2 whose struct open_how a second thread rewrites to
 # O_RDONLY is refused under deny-write, and no record calls it O_RDONLY;
-# an allowlisted executable run by nobody is no helper.
+# an allowlisted executable run by nobody is no helper; an opener whose
+# open_how lies in a FUSE page that never comes back stalls nobody else,
+# nor SIGTERM.
 source "$(dirname "$0")/lib.sh"
 source "$SELFTESTS/guard_lib.sh"
 
@@ -166,5 +168,54 @@ if start_guarded guard-fan/deny-all deny-all; then
 	result guard-fan/deny-all/owner-passes "$([[ $REPLY == *": ok "* ]] || echo "$REPLY")"
 	allowed guard-fan/deny-all/other-file-passes openat /srv/img/b.img rw
 	stop_guarded
+fi
+# ---- an opener the monitor could wait on forever ----
+# Its openat2's struct open_how and path sit in a page of a FUSE file that
+# it drops while its open walks to the image; paging it in again waits on a
+# FUSE server that never answers. Opens by others must still be answered
+# at once, and SIGTERM must still stop the daemon.
+FUSEBLOCK=$BUILD/selftests/fuseblock
+MNT=$OUT/fuse
+if start_guarded guard-fan/fuse deny-write; then
+	mkdir -p "$MNT"
+	"$FUSEBLOCK" "$MNT" "$IMG" >"$OUT/fuseblock.out" 2>&1 &
+	FUSE_PID=$!
+	TRACKED_PIDS+=("$FUSE_PID")
+	for ((i = 0; i < 50; i++)); do
+		mountpoint -q "$MNT" && break
+		sleep 0.1
+	done
+	if ! mountpoint -q "$MNT"; then
+		fail guard-fan/fuse/mounted "fuseblock did not mount: $(cat "$OUT/fuseblock.out")"
+	else
+		timeout 10 "$GUARDOPEN" mapped "$MNT/how" >"$OUT/mapped.out" 2>&1 &
+		MAPPED_PID=$!
+		# fuseblock's slow lookup takes 1 s; the open reaches the image after.
+		sleep 1.5
+		t0=$(date +%s%N)
+		out=$(timeout 5 "$GUARDOPEN" openat $IMG)
+		t=$((($(date +%s%N) - t0) / 1000000))
+		echo "# an open of a guarded image while a stalling opener waits: answered in $t ms"
+		result guard-fan/fuse/others-answered \
+			"$([ "$out" = ok ] && ((t < 2000)) || echo "open gave '$out' after $t ms")"
+		wait "$MAPPED_PID"
+		out=$(tr '\n' ' ' <"$OUT/mapped.out")
+		result guard-fan/fuse/stalling-opener-refused \
+			"$([ "$out" = "evicted error: EPERM " ] || echo "mapped opener gave: $out")"
+		t0=$(date +%s%N)
+		kill -TERM "$DAEMON_PID"
+		wait_gone "$DAEMON_PID" 50
+		gone=$?
+		t=$((($(date +%s%N) - t0) / 1000000))
+		echo "# SIGTERM with a stalling opener about: the daemon exited in $t ms"
+		result guard-fan/fuse/sigterm-stops "$( ((gone == 0)) || echo "running $t ms after SIGTERM")"
+	fi
+	# The FUSE server's end fails every request still waiting on it: then
+	# whatever it stalled can go.
+	kill -KILL "$FUSE_PID" 2>/dev/null
+	wait "$FUSE_PID" 2>/dev/null
+	umount -l "$MNT" 2>/dev/null
+	daemon_stop
+	harness_stop
 fi
 exit 0
