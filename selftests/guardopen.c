@@ -7,10 +7,13 @@
  *                                  prints "ok K denied D failed F"
  *
  * MODE: open, openat, openat2, creat (truncates!), handle (open_by_handle_at),
- * uring (io_uring IORING_OP_OPENAT, which no syscall hook sees), and two
+ * uring (io_uring IORING_OP_OPENAT, which no syscall hook sees), and three
  * that attack the guard's judgement of an openat2 asking for O_RDWR:
  *   flip     a second thread sets its struct open_how to O_RDONLY once the
  *            kernel has copied it; on success writes "PWNED" at offset 0
+ *   uringtw  io_uring opens PATH O_RDWR as task work on the way out of this
+ *            thread's openat(FIFO, O_RDONLY), whose registers then tell
+ *            O_RDONLY; on success writes "PWNED" at offset 0
  *   mapped   PATH is fuseblock's /how: the open_how and the path come from
  *            a page of that file, dropped once the kernel copied them, so
  *            whoever reads them from this process waits on the FUSE server;
@@ -29,6 +32,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,6 +80,56 @@ static int openat2_at(const char *path, struct open_how *how)
 	int fd = syscall(SYS_openat2, AT_FDCWD, path, how, sizeof(*how));
 
 	return fd < 0 ? -errno : fd;
+}
+
+static void *fifo_writer(void *fifo)
+{
+	usleep(500 * 1000);
+	close(open(fifo, O_WRONLY | O_CLOEXEC));
+	return NULL;
+}
+
+/*
+ * A timeout hard-linked to the open: when it fires, io_uring queues the
+ * open as task work of this thread, which runs it inline as the thread
+ * leaves the openat of a FIFO that nobody writes to yet.
+ */
+static int open_uring_tw(const char *path)
+{
+	struct __kernel_timespec ts = { .tv_nsec = 100 * 1000 * 1000 };
+	char dir[] = "/tmp/guardopen.XXXXXX", fifo[sizeof(dir) + 8];
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	pthread_t t;
+	int rc, fd = -ECANCELED;
+
+	if (!mkdtemp(dir))
+		return -errno;
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	if (mkfifo(fifo, 0600) < 0 || (rc = io_uring_queue_init(4, &ring, 0)) < 0)
+		return -errno;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_timeout(sqe, &ts, 0, 0);
+	sqe->flags |= IOSQE_IO_HARDLINK;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_openat(sqe, AT_FDCWD, path, O_RDWR, 0);
+	sqe->user_data = 1;
+	io_uring_submit(&ring);
+	pthread_create(&t, NULL, fifo_writer, fifo);
+	close(open(fifo, O_RDONLY | O_CLOEXEC));
+	pthread_join(t, NULL);
+	for (int i = 0; i < 2 && io_uring_wait_cqe(&ring, &cqe) == 0; i++) {
+		if (cqe->user_data == 1)
+			fd = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	io_uring_queue_exit(&ring);
+	unlink(fifo);
+	rmdir(dir);
+	if (fd >= 0 && pwrite(fd, "PWNED", 5, 0) != 5)
+		perror("pwrite");
+	return fd;
 }
 
 struct flip {
@@ -188,6 +242,8 @@ static int do_open(const char *mode, const char *path, int flags)
 		return open_handle(path, flags);
 	else if (!strcmp(mode, "uring"))
 		return open_uring(path, flags);
+	else if (!strcmp(mode, "uringtw"))
+		return open_uring_tw(path);
 	else if (!strcmp(mode, "flip"))
 		return open_flip(path);
 	else if (!strcmp(mode, "mapped"))

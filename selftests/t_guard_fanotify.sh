@@ -7,7 +7,8 @@
 # after release nothing is refused; a burst of 1000 refused opens is all
 # answered and recorded; marks and policy survive a SIGUSR1 re-exec.
 # Issue 12: an openat2 whose struct open_how a second thread rewrites to
-# O_RDONLY is refused under deny-write, and no record calls it O_RDONLY;
+# O_RDONLY is refused under deny-write, and no record calls it O_RDONLY; so
+# is an io_uring open run under the registers of an openat(O_RDONLY);
 # an allowlisted executable run by nobody is no helper; an opener whose
 # open_how lies in a FUSE page that never comes back stalls nobody else,
 # nor SIGTERM.
@@ -96,6 +97,13 @@ if start_guarded guard-fan/deny-write deny-write "guard_allow_exes = [ \"$HELPER
 		"$(! head -c 5 $IMG | grep -q PWNED || echo "PWNED written into the locked image")"
 	expect_one guard-fan/deny-write/openat2-flip-recorded true \
 		'.event == "denied" and (.flags == null or .flags == "O_RDWR") and .severity != "medium"'
+	# io_uring's open run as task work on the way out of an
+	# openat(fifo, O_RDONLY): the registers tell that openat, not this open.
+	refused guard-fan/deny-write/uring-taskwork-refused uringtw $IMG
+	result guard-fan/deny-write/uring-taskwork-unwritten \
+		"$(! head -c 5 $IMG | grep -q PWNED || echo "PWNED written into the locked image")"
+	expect_one guard-fan/deny-write/uring-taskwork-recorded true \
+		'.event == "denied" and .flags == null and .severity == "high"'
 	open_as_vm A $IMG rw thread
 	result guard-fan/deny-write/owner-rw-passes "$([[ $REPLY == *": ok "* ]] || echo "$REPLY")"
 	expect_none guard-fan/deny-write/owner-silent ".pid == $A_PID"

@@ -128,8 +128,31 @@ int procinfo_cgroup(pid_t tgid, char **path)
 	return rc;
 }
 
+/*
+ * Was the open thread tid waits in made by its syscall NAME itself? Its
+ * kernel stack must show that syscall's entry and no task work: io_uring
+ * runs queued opens as task work on the way out of any syscall, where
+ * the registers still hold that syscall's arguments (reproduced: an
+ * O_RDWR io_uring open under an openat(fifo, O_RDONLY) that a signal-like
+ * wake-up cut short). Unreadable (no CAP_SYS_ADMIN, no stack traces in
+ * this kernel) or unclear: no.
+ */
+static bool made_by_syscall(pid_t tid, const char *name)
+{
+	char *text, entry[48];
+	bool made;
+
+	if (proc_read(tid, "stack", &text) < 0)
+		return false;
+	snprintf(entry, sizeof(entry), "sys_%s+", name);
+	made = strstr(text, entry) && !strstr(text, "task_work_run+");
+	free(text);
+	return made;
+}
+
 int procinfo_open_flags(pid_t tid, uint64_t deadline, int *flags)
 {
+	const char *name;
 	unsigned long a[6];
 	char *text;
 	long nr;
@@ -158,32 +181,38 @@ int procinfo_open_flags(pid_t tid, uint64_t deadline, int *flags)
 	 * These are the registers the kernel saved at syscall entry, on the
 	 * thread's kernel stack, and the syscall took its arguments from
 	 * them: no thread can change them while this one sleeps in the open
-	 * (ptrace writes registers only at a ptrace stop). Numbers are the
-	 * native ABI's; a compat open matches none of these and is unknown.
+	 * (ptrace writes registers only at a ptrace stop). But they tell the
+	 * syscall, not always this open: made_by_syscall() checks. Numbers
+	 * are the native ABI's; a compat open matches none and is unknown.
 	 * openat2 passes its flags in memory (struct open_how), which another
 	 * thread may rewrite once the kernel has copied it, and io_uring in a
 	 * submission entry: their mode is unknown, never read.
 	 */
 	switch (nr) {
 	case SYS_openat:
+		name = "openat";
 		*flags = a[2];
-		return 1;
+		break;
 #ifdef SYS_open
 	case SYS_open:
+		name = "open";
 		*flags = a[1];
-		return 1;
+		break;
 #endif
 #ifdef SYS_creat
 	case SYS_creat:
+		name = "creat";
 		*flags = O_CREAT | O_WRONLY | O_TRUNC;
-		return 1;
+		break;
 #endif
 	case SYS_open_by_handle_at:
+		name = "open_by_handle_at";
 		*flags = a[2];
-		return 1;
+		break;
 	case SYS_openat2:
 		return 0;
 	default:
 		return -ENOENT;
 	}
+	return made_by_syscall(tid, name) ? 1 : 0;
 }

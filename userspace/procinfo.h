@@ -35,10 +35,11 @@ int procinfo_cgroup(pid_t tgid, char **path);
 
 /*
  * The flags of the open syscall thread tid is blocked in, from the
- * registers the kernel saved (never from its memory): 1 with *flags set,
- * 0 in an open syscall that passes them in memory (openat2), -ENOENT
- * outside an open syscall (an io_uring worker), or -errno. Waits until
- * deadline (CLOCK_MONOTONIC ns) for a thread still running.
+ * registers the kernel saved (never from its memory): 1 with *flags set;
+ * 0 in an open syscall whose registers do not tell the flags of this
+ * open (openat2; an io_uring open run on its way out); -ENOENT outside
+ * an open syscall (an io_uring worker); or -errno. Waits until deadline
+ * (CLOCK_MONOTONIC ns) for a thread still running.
  */
 int procinfo_open_flags(pid_t tid, uint64_t deadline, int *flags);
 
