@@ -13,6 +13,7 @@
 #include "util.h"
 
 #define PROC_FILE_MAX 65536
+#define RUNNING_RETRIES 200
 #define RUNNING_PAUSE_US 50
 
 static int proc_read(pid_t pid, const char *name, char **text)
@@ -162,12 +163,14 @@ int procinfo_open_flags(pid_t tid, uint64_t deadline, int *flags)
 	 * "NR ARG1 ... ARG6 SP PC", "-1 SP PC" outside a syscall, or
 	 * "running". A waiter on fanotify's answer runs for a moment
 	 * whenever any answer is given (they share a wait queue), longer on
-	 * a busy machine: give it a moment to sleep again, until deadline.
+	 * a busy machine: give it a moment to sleep again, 10 ms at most and
+	 * never past deadline.
 	 */
-	for (;;) {
+	for (int i = 0;; i++) {
 		if ((rc = proc_read(tid, "syscall", &text)) < 0)
 			return rc;
-		if (strncmp(text, "running", 7) || now_mono_ns() > deadline)
+		if (strncmp(text, "running", 7) || i == RUNNING_RETRIES ||
+		    now_mono_ns() > deadline)
 			break;
 		free(text);
 		usleep(RUNNING_PAUSE_US);
