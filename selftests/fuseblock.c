@@ -7,8 +7,8 @@
  *   fuseblock MOUNTPOINT TARGET      (in the foreground; kill -9 to end)
  *
  * /how   4096 bytes: a struct open_how asking for O_RDWR, and at offset 64
- *        the path "MOUNTPOINT/slow". Its first read is served; every later
- *        one blocks for good.
+ *        the path "MOUNTPOINT/slow". The first read through each open of
+ *        it is served; every later one blocks for good.
  * /slow  a symlink to TARGET whose lookup takes a second: time for the
  *        opener to drop the page of /how the kernel copied its arguments
  *        from, before its open reaches TARGET.
@@ -28,9 +28,12 @@
 #define PATH_OFFSET	64
 #define SLOW_LOOKUP_US	(1000 * 1000)
 
+#define MAX_OPENS	64
+
 static char how[HOW_SIZE];
 static const char *target;
-static atomic_int reads;
+static atomic_int opens;
+static atomic_int reads[MAX_OPENS];	/* by open */
 
 static void *fb_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
@@ -72,13 +75,16 @@ static int fb_open(const char *path, struct fuse_file_info *fi)
 {
 	if (strcmp(path, "/how"))
 		return -ENOENT;
-	return (fi->flags & O_ACCMODE) == O_RDONLY ? 0 : -EACCES;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		return -EACCES;
+	fi->fh = atomic_fetch_add(&opens, 1);
+	return fi->fh < MAX_OPENS ? 0 : -EMFILE;
 }
 
 static int fb_read(const char *path, char *buf, size_t size, off_t off,
 		   struct fuse_file_info *fi)
 {
-	if (atomic_fetch_add(&reads, 1) > 0)
+	if (atomic_fetch_add(&reads[fi->fh], 1) > 0)
 		for (;;)
 			pause();
 	if (off >= HOW_SIZE)

@@ -11,7 +11,7 @@
 # is an io_uring open run under the registers of an openat(O_RDONLY);
 # an allowlisted executable run by nobody is no helper; an opener whose
 # open_how lies in a FUSE page that never comes back stalls nobody else,
-# nor SIGTERM.
+# nor SIGUSR1, nor SIGTERM.
 source "$(dirname "$0")/lib.sh"
 source "$SELFTESTS/guard_lib.sh"
 
@@ -184,6 +184,26 @@ fi
 # at once, and SIGTERM must still stop the daemon.
 FUSEBLOCK=$BUILD/selftests/fuseblock
 MNT=$OUT/fuse
+
+# stall: an opener whose openat2 arguments sit in fuseblock's page;
+# fuseblock's slow lookup takes 1 s, the open reaches the image after.
+stall() {
+	timeout 10 "$GUARDOPEN" mapped "$MNT/how" >"$OUT/mapped.out" 2>&1 &
+	MAPPED_PID=$!
+	sleep 1.5
+}
+
+# stalled NAME: it was refused (openat2 counts as a write), with its page
+# dropped while it waited.
+stalled() {
+	local out
+
+	wait "$MAPPED_PID"
+	out=$(tr '\n' ' ' <"$OUT/mapped.out")
+	result "$1/stalling-opener-refused" \
+		"$([ "$out" = "evicted error: EPERM " ] || echo "mapped opener gave: $out")"
+}
+
 if start_guarded guard-fan/fuse deny-write; then
 	mkdir -p "$MNT"
 	"$FUSEBLOCK" "$MNT" "$IMG" >"$OUT/fuseblock.out" 2>&1 &
@@ -196,20 +216,28 @@ if start_guarded guard-fan/fuse deny-write; then
 	if ! mountpoint -q "$MNT"; then
 		fail guard-fan/fuse/mounted "fuseblock did not mount: $(cat "$OUT/fuseblock.out")"
 	else
-		timeout 10 "$GUARDOPEN" mapped "$MNT/how" >"$OUT/mapped.out" 2>&1 &
-		MAPPED_PID=$!
-		# fuseblock's slow lookup takes 1 s; the open reaches the image after.
-		sleep 1.5
+		stall
 		t0=$(date +%s%N)
 		out=$(timeout 5 "$GUARDOPEN" openat $IMG)
 		t=$((($(date +%s%N) - t0) / 1000000))
 		echo "# an open of a guarded image while a stalling opener waits: answered in $t ms"
 		result guard-fan/fuse/others-answered \
 			"$([ "$out" = ok ] && ((t < 2000)) || echo "open gave '$out' after $t ms")"
-		wait "$MAPPED_PID"
-		out=$(tr '\n' ' ' <"$OUT/mapped.out")
-		result guard-fan/fuse/stalling-opener-refused \
-			"$([ "$out" = "evicted error: EPERM " ] || echo "mapped opener gave: $out")"
+		stalled guard-fan/fuse
+		kill -USR1 "$DAEMON_PID"
+		for ((i = 0; i < 50; i++)); do
+			grep -q 'restored lockwarden state' "$DAEMON_LOG" && break
+			sleep 0.1
+		done
+		if grep -q 'restored lockwarden state' "$DAEMON_LOG"; then
+			pass guard-fan/fuse/sigusr1-reexecs
+			# The new image, stalled the same way.
+			wait_listening "$DAEMON_PID"
+			stall
+			stalled guard-fan/fuse/again
+		else
+			fail guard-fan/fuse/sigusr1-reexecs "no re-exec 5 s after SIGUSR1"
+		fi
 		t0=$(date +%s%N)
 		kill -TERM "$DAEMON_PID"
 		wait_gone "$DAEMON_PID" 50
