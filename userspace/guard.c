@@ -938,11 +938,16 @@ static void start_monitors(struct guard *g)
 {
 	struct bpfmon_params bp = bpf_params(g);
 	struct fanmon_params fp = fan_params(g);
+	int rc;
 
 	if (active(g) && !g->bpf && wanted(g, "bpf"))
 		bpfmon_new(&bp, &g->bpf, &g->bpf_error);
 	if (active(g) && !g->fan && wanted(g, "fanotify"))
 		fanmon_new(&fp, &g->fan, &g->fan_error);
+	if (g->fan && (rc = procinfo_stacks_readable()) < 0)
+		log_warn("guard: cannot read kernel stacks (/proc/PID/stack: %s): the fanotify "
+			 "monitor cannot tell any open's flags, so deny-write refuses every open "
+			 "by others", strerror(-rc));
 	g->started = true;
 	say_monitors(g);
 	if (adopt_watching(g))

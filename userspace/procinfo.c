@@ -151,6 +151,17 @@ static bool made_by_syscall(pid_t tid, const char *name)
 	return made;
 }
 
+int procinfo_stacks_readable(void)
+{
+	char *text;
+	int rc;
+
+	if ((rc = proc_read(getpid(), "stack", &text)) < 0)
+		return rc;
+	free(text);
+	return 0;
+}
+
 int procinfo_open_flags(pid_t tid, uint64_t deadline, int *flags)
 {
 	const char *name;

@@ -42,5 +42,7 @@ int procinfo_cgroup(pid_t tgid, char **path);
  * (CLOCK_MONOTONIC ns) for a thread still running.
  */
 int procinfo_open_flags(pid_t tid, uint64_t deadline, int *flags);
+/* Can procinfo_open_flags() read kernel stacks here? 0 or -errno. */
+int procinfo_stacks_readable(void);
 
 #endif
