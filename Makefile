@@ -131,6 +131,14 @@ $(PLUGIN_TESTS): $(BUILD)/selftests/%: selftests/%.c selftests/lockd_plugin.c se
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< selftests/lockd_plugin.c -lvirt -ldl -o $@
 
+# The FUSE filesystem the guard's tests stall the fanotify monitor with:
+# libfuse3 for it alone.
+$(BUILD)/selftests/fuseblock: selftests/fuseblock.c
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $$(pkg-config --cflags fuse3) $(ALL_LDFLAGS) $< \
+		$$(pkg-config --libs fuse3) -o $@
+
 $(BUILD)/selftests/%: selftests/%.c $(LINK_ALL)
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)

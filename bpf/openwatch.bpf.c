@@ -121,10 +121,10 @@ static __always_inline bool owned_by(const struct ow_value *v, __u32 tgid)
 }
 
 /* The caller's path and flags, from the open syscall it is in. */
-static __always_inline void syscall_args(struct ow_event *e, struct pt_regs *regs, long nr)
+static __always_inline void syscall_args(struct ow_event *e, struct file *file,
+					 struct pt_regs *regs, long nr)
 {
 	const char *path = NULL;
-	struct open_how *how;
 	__u64 flags = 0;
 
 	if (nr == NR_openat) {
@@ -135,8 +135,9 @@ static __always_inline void syscall_args(struct ow_event *e, struct pt_regs *reg
 		flags = PT_REGS_PARM2_CORE_SYSCALL(regs);
 	} else if (nr == NR_openat2) {
 		path = (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs);
-		how = (struct open_how *)PT_REGS_PARM3_CORE_SYSCALL(regs);
-		bpf_probe_read_user(&flags, sizeof(flags), &how->flags);
+		/* Not its struct open_how: another thread may have rewritten
+		 * that since the kernel copied it. The file's own flags. */
+		flags = BPF_CORE_READ(file, f_flags);
 	} else if (nr == NR_creat) {
 		path = (const char *)PT_REGS_PARM1_CORE_SYSCALL(regs);
 		flags = O_CREAT | O_WRONLY | O_TRUNC;
@@ -145,7 +146,8 @@ static __always_inline void syscall_args(struct ow_event *e, struct pt_regs *reg
 	}
 	e->syscall = nr;
 	e->open_flags = flags;
-	e->ev_flags |= OW_EV_FLAGS_KNOWN;
+	if (nr != NR_openat2)
+		e->ev_flags |= OW_EV_FLAGS_KNOWN;
 	if (path)
 		bpf_probe_read_user_str(e->path, sizeof(e->path), path);
 }
@@ -198,7 +200,7 @@ static __always_inline int report(struct file *file, struct inode *inode, enum o
 	e->path[0] = '\0';
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	if (regs && open_syscall(nr)) {
-		syscall_args(e, regs, nr);
+		syscall_args(e, file, regs, nr);
 	} else {
 		/* io_uring, or the kernel itself: the file's flags, less
 		 * O_CREAT and O_TRUNC, which the open has consumed. */

@@ -8,6 +8,7 @@ pkgs=(
 	libbpf-dev libelf-dev zlib1g-dev libjson-c-dev bpftool
 	libclang-rt-14-dev	# sanitizers and libFuzzer for the hardening runs
 	liburing-dev		# io_uring opens in the fanotify tests
+	fuse3 libfuse3-dev	# a filesystem that stops answering, in the fanotify tests
 	libvirt-daemon libvirt-dev libvirt-clients	# virtlockd, lockd.so, virt-admin: the peers we test against
 	util-linux procps psmisc valgrind
 	jq			# reading audit records in the guard tests

@@ -6,6 +6,12 @@
 # allowlisted executables; a path prefix overrides the global policy;
 # after release nothing is refused; a burst of 1000 refused opens is all
 # answered and recorded; marks and policy survive a SIGUSR1 re-exec.
+# Issue 12: an openat2 whose struct open_how a second thread rewrites to
+# O_RDONLY is refused under deny-write, and no record calls it O_RDONLY; so
+# is an io_uring open run under the registers of an openat(O_RDONLY);
+# an allowlisted executable run by nobody is no helper; an opener whose
+# open_how lies in a FUSE page that never comes back stalls nobody else,
+# nor SIGUSR1, nor SIGTERM.
 source "$(dirname "$0")/lib.sh"
 source "$SELFTESTS/guard_lib.sh"
 
@@ -57,6 +63,12 @@ if start_guarded guard-fan/audit audit; then
 	allowed guard-fan/uring-opens uring $IMG
 	expect_one guard-fan/uring-reported true \
 		'.event == "violation" and .source == "fanotify" and .vm_name == "A" and .flags == null'
+	# Under audit the flipped openat2 passes; its record must not take
+	# O_RDONLY from the opener's memory.
+	allowed guard-fan/audit/openat2-flip-passes flip $IMG
+	expect_one guard-fan/audit/openat2-flip-not-rdonly true \
+		'.event == "violation" and .flags != "O_RDONLY" and .flags != "O_RDONLY|O_TRUNC"'
+	dd if=/dev/zero of=$IMG bs=5 count=1 conv=notrunc status=none
 	allowed guard-fan/merged-opens openat $IMG
 	if grep -q 'BPF open monitor on' "$DAEMON_LOG"; then
 		expect_one guard-fan/merged-one-record true \
@@ -78,6 +90,20 @@ if start_guarded guard-fan/deny-write deny-write "guard_allow_exes = [ \"$HELPER
 	expect_one guard-fan/deny-write/ro-recorded true \
 		'.event == "violation" and .flags == "O_RDONLY" and .severity == "medium"'
 	refused guard-fan/deny-write/uring-rw-refused uring $IMG rw
+	# A second thread sets the open_how to O_RDONLY once the kernel has
+	# copied O_RDWR; the open must be refused, not write into the image.
+	refused guard-fan/deny-write/openat2-flip-refused flip $IMG
+	result guard-fan/deny-write/openat2-flip-unwritten \
+		"$(! head -c 5 $IMG | grep -q PWNED || echo "PWNED written into the locked image")"
+	expect_one guard-fan/deny-write/openat2-flip-recorded true \
+		'.event == "denied" and (.flags == null or .flags == "O_RDWR") and .severity != "medium"'
+	# io_uring's open run as task work on the way out of an
+	# openat(fifo, O_RDONLY): the registers tell that openat, not this open.
+	refused guard-fan/deny-write/uring-taskwork-refused uringtw $IMG
+	result guard-fan/deny-write/uring-taskwork-unwritten \
+		"$(! head -c 5 $IMG | grep -q PWNED || echo "PWNED written into the locked image")"
+	expect_one guard-fan/deny-write/uring-taskwork-recorded true \
+		'.event == "denied" and .flags == null and .severity == "high"'
 	open_as_vm A $IMG rw thread
 	result guard-fan/deny-write/owner-rw-passes "$([[ $REPLY == *": ok "* ]] || echo "$REPLY")"
 	expect_none guard-fan/deny-write/owner-silent ".pid == $A_PID"
@@ -85,6 +111,15 @@ if start_guarded guard-fan/deny-write deny-write "guard_allow_exes = [ \"$HELPER
 	result guard-fan/allowlist/passes "$([ "$OPENER_OUT" = ok ] || echo "open gave: $OPENER_OUT")"
 	expect_one guard-fan/allowlist/management true \
 		'.event == "management" and .severity == "info" and .flags == "O_RDWR"'
+	# The allowlisted executable as nobody: no helper (LD_PRELOAD would
+	# make it anything), a violation refused.
+	chmod o+rw $IMG
+	opener setpriv --reuid=65534 --regid=65534 --clear-groups "$HELPER" openat $IMG rw
+	chmod o-rw $IMG
+	result guard-fan/allowlist/exe-as-nobody-refused \
+		"$([ "$OPENER_OUT" = "error: EPERM" ] || echo "open gave: $OPENER_OUT")"
+	expect_one guard-fan/allowlist/exe-as-nobody-violation true \
+		'.event == "denied" and .uid == 65534 and .severity == "critical"'
 
 	h start B disk=/srv/secure/c.img
 	refused guard-fan/prefix/deny-all openat /srv/secure/c.img
@@ -141,5 +176,82 @@ if start_guarded guard-fan/deny-all deny-all; then
 	result guard-fan/deny-all/owner-passes "$([[ $REPLY == *": ok "* ]] || echo "$REPLY")"
 	allowed guard-fan/deny-all/other-file-passes openat /srv/img/b.img rw
 	stop_guarded
+fi
+# ---- an opener the monitor could wait on forever ----
+# Its openat2's struct open_how and path sit in a page of a FUSE file that
+# it drops while its open walks to the image; paging it in again waits on a
+# FUSE server that never answers. Opens by others must still be answered
+# at once, and SIGTERM must still stop the daemon.
+FUSEBLOCK=$BUILD/selftests/fuseblock
+MNT=$OUT/fuse
+
+# stall: an opener whose openat2 arguments sit in fuseblock's page;
+# fuseblock's slow lookup takes 1 s, the open reaches the image after.
+stall() {
+	timeout 10 "$GUARDOPEN" mapped "$MNT/how" >"$OUT/mapped.out" 2>&1 &
+	MAPPED_PID=$!
+	sleep 1.5
+}
+
+# stalled NAME: it was refused (openat2 counts as a write), with its page
+# dropped while it waited.
+stalled() {
+	local out
+
+	wait "$MAPPED_PID"
+	out=$(tr '\n' ' ' <"$OUT/mapped.out")
+	result "$1/stalling-opener-refused" \
+		"$([ "$out" = "evicted error: EPERM " ] || echo "mapped opener gave: $out")"
+}
+
+if start_guarded guard-fan/fuse deny-write; then
+	mkdir -p "$MNT"
+	"$FUSEBLOCK" "$MNT" "$IMG" >"$OUT/fuseblock.out" 2>&1 &
+	FUSE_PID=$!
+	TRACKED_PIDS+=("$FUSE_PID")
+	for ((i = 0; i < 50; i++)); do
+		mountpoint -q "$MNT" && break
+		sleep 0.1
+	done
+	if ! mountpoint -q "$MNT"; then
+		fail guard-fan/fuse/mounted "fuseblock did not mount: $(cat "$OUT/fuseblock.out")"
+	else
+		stall
+		t0=$(date +%s%N)
+		out=$(timeout 5 "$GUARDOPEN" openat $IMG)
+		t=$((($(date +%s%N) - t0) / 1000000))
+		echo "# an open of a guarded image while a stalling opener waits: answered in $t ms"
+		result guard-fan/fuse/others-answered \
+			"$([ "$out" = ok ] && ((t < 2000)) || echo "open gave '$out' after $t ms")"
+		stalled guard-fan/fuse
+		kill -USR1 "$DAEMON_PID"
+		for ((i = 0; i < 50; i++)); do
+			grep -q 'restored lockwarden state' "$DAEMON_LOG" && break
+			sleep 0.1
+		done
+		if grep -q 'restored lockwarden state' "$DAEMON_LOG"; then
+			pass guard-fan/fuse/sigusr1-reexecs
+			# The new image, stalled the same way.
+			wait_listening "$DAEMON_PID"
+			stall
+			stalled guard-fan/fuse/again
+		else
+			fail guard-fan/fuse/sigusr1-reexecs "no re-exec 5 s after SIGUSR1"
+		fi
+		t0=$(date +%s%N)
+		kill -TERM "$DAEMON_PID"
+		wait_gone "$DAEMON_PID" 50
+		gone=$?
+		t=$((($(date +%s%N) - t0) / 1000000))
+		echo "# SIGTERM with a stalling opener about: the daemon exited in $t ms"
+		result guard-fan/fuse/sigterm-stops "$( ((gone == 0)) || echo "running $t ms after SIGTERM")"
+	fi
+	# The FUSE server's end fails every request still waiting on it: then
+	# whatever it stalled can go.
+	kill -KILL "$FUSE_PID" 2>/dev/null
+	wait "$FUSE_PID" 2>/dev/null
+	umount -l "$MNT" 2>/dev/null
+	daemon_stop
+	harness_stop
 fi
 exit 0

@@ -45,6 +45,26 @@ static int rejected(const char *text)
 	return rc < 0;
 }
 
+#define EXE_ONLY	"guard_allow_exes = [ \"/proc/self/exe\" ]\n"
+#define UID_ONLY	"guard_allow_uids = [ \"107\" ]\nguard_allow_exes = [ ]\n"
+#define CGROUP_ONLY	"guard_allow_cgroups = [ \"/system.slice/backup.service\" ]\n" \
+			"guard_allow_exes = [ ]\n"
+
+/* Is o a helper under the allowlist this config text sets? */
+static bool allowed_by(const char *text, const struct guard_opener *o)
+{
+	struct guard_rules r;
+	struct config cfg;
+	bool allowed;
+
+	load(&cfg, text);
+	guard_rules_init(&r, &cfg);
+	allowed = guard_rules_allowed(&r, o);
+	guard_rules_fini(&r);
+	config_free(&cfg);
+	return allowed;
+}
+
 int main(void)
 {
 	struct guard_rules r;
@@ -88,24 +108,68 @@ int main(void)
 	check("class-write-violation", guard_class_of(&r, false, ACCESS_WRITE) == CLASS_VIOLATION);
 	check("class-allowed", guard_class_of(&r, true, ACCESS_WRITE) == CLASS_MANAGEMENT);
 
-	check("allow-none", !guard_rules_allowed(&r, &o));
-	o.uid = 107;
-	check("allow-uid", guard_rules_allowed(&r, &o));
-	o.uid = 1000;
-	o.cgroup = "/system.slice/backup.service/sub";
-	check("allow-cgroup-below", guard_rules_allowed(&r, &o));
-	o.cgroup = "/system.slice/backup.services";
-	check("allow-cgroup-boundary", !guard_rules_allowed(&r, &o));
-	o.cgroup = NULL;
+	/* Every configured condition must hold (uid, exe and cgroup here). */
 	stat("/proc/self/exe", &self);
+	o.uid = 107;
+	o.cgroup = "/system.slice/backup.service/sub";
 	o.exe_dev = self.st_dev;
 	o.exe_ino = self.st_ino;
 	o.exe_known = true;
-	check("allow-exe-inode", guard_rules_allowed(&r, &o));
+	check("allow-all-match", guard_rules_allowed(&r, &o));
+	o.uid = 1000;
+	check("allow-uid-mismatch", !guard_rules_allowed(&r, &o));
+	o.uid = 0;
+	check("allow-root-not-listed", !guard_rules_allowed(&r, &o));
+	o.uid = 107;
+	o.cgroup = "/system.slice/backup.services";
+	check("allow-cgroup-boundary", !guard_rules_allowed(&r, &o));
+	o.cgroup = NULL;
+	check("allow-cgroup-unknown", !guard_rules_allowed(&r, &o));
+	o.cgroup = "/system.slice/backup.service";
 	o.exe_ino++;
 	check("allow-exe-other-inode", !guard_rules_allowed(&r, &o));
+	o.exe_ino--;
+	o.exe_known = false;
+	check("allow-exe-unknown", !guard_rules_allowed(&r, &o));
 	guard_rules_fini(&r);
 	config_free(&cfg);
+
+	/* Only executables configured: uid 0 as well, never the exe alone
+	 * (LD_PRELOAD=evil.so /usr/sbin/libvirtd as nobody). */
+	o = (struct guard_opener){ .uid = 65534, .exe_dev = self.st_dev, .exe_ino = self.st_ino,
+				   .exe_known = true };
+	check("allow-exe-alone-refused", !allowed_by(EXE_ONLY, &o));
+	o.uid = 0;
+	check("allow-exe-as-root", allowed_by(EXE_ONLY, &o));
+	o.exe_ino++;
+	check("allow-root-other-exe", !allowed_by(EXE_ONLY, &o));
+
+	/* Only uids configured: any executable of that user. */
+	o.uid = 107;
+	check("allow-uid-only", allowed_by(UID_ONLY, &o));
+	o.uid = 0;
+	check("allow-uid-only-not-root", !allowed_by(UID_ONLY, &o));
+
+	/* Only a cgroup: root in it, nobody in it is not. */
+	o.cgroup = "/system.slice/backup.service";
+	check("allow-cgroup-as-root", allowed_by(CGROUP_ONLY, &o));
+	o.uid = 65534;
+	check("allow-cgroup-not-nobody", !allowed_by(CGROUP_ONLY, &o));
+
+	/* Nothing configured: nobody is a helper, root neither. */
+	o.uid = 0;
+	check("allow-nothing-configured", !allowed_by("guard_allow_exes = [ ]\n", &o));
+
+	/* The defaults: libvirt's daemons, as root only. */
+	if (stat("/usr/sbin/libvirtd", &self) == 0) {
+		o = (struct guard_opener){ .uid = 65534, .exe_dev = self.st_dev,
+					   .exe_ino = self.st_ino, .exe_known = true };
+		check("default-libvirtd-as-nobody", !allowed_by("", &o));
+		o.uid = 0;
+		check("default-libvirtd-as-root", allowed_by("", &o));
+	} else {
+		printf("SKIP guardpolicy/default-libvirtd: no /usr/sbin/libvirtd here\n");
+	}
 
 	load(&cfg, "");
 	guard_rules_init(&r, &cfg);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -10,7 +11,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fanmon.h"
@@ -59,10 +59,28 @@ static void enqueue(struct fanmon *m, struct guard_open *o)
 		log_error("fanotify: cannot wake the event loop: %m");
 }
 
-static void handle(struct fanmon *m, const struct fanotify_event_metadata *md, uint64_t deadline)
+/* The name the kernel opened the file by: its own, not the opener's memory. */
+static char *event_path(int fd)
 {
+	char link[32], buf[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, buf, sizeof(buf) - 1)) < 0)
+		return NULL;
+	buf[n] = '\0';
+	return xstrdup(buf);
+}
+
+/*
+ * Answer first, from what the event carries and the kernel tells of the
+ * opener; describe it afterwards. Each event has a deadline of its own,
+ * so one slow event cannot time out those read with it.
+ */
+static void handle(struct fanmon *m, const struct fanotify_event_metadata *md)
+{
+	uint64_t deadline = now_mono_ns() + m->p.timeout_ms * 1000000ull;
 	struct guard_open *o;
-	struct stat st;
 	bool report;
 
 	if (md->mask & FAN_Q_OVERFLOW) {
@@ -75,15 +93,14 @@ static void handle(struct fanmon *m, const struct fanotify_event_metadata *md, u
 	o->time_ns = now_real_ns();	/* the opener waits: it is now */
 	o->sources = SRC_FANOTIFY;
 	o->tid = md->pid;
-	if (fstat(md->fd, &st) == 0) {
-		o->dev = st.st_dev;
-		o->ino = st.st_ino;
-	}
+	inode_cached(md->fd, "", &o->dev, &o->ino);
 	report = m->p.decide(m->p.data, o, deadline);
 	if (o->timed_out)
 		atomic_fetch_add(&m->timeouts, 1);
 	if (md->mask & FAN_OPEN_PERM)
 		answer(m, md->fd, o->denied);
+	if (report)
+		o->path = event_path(md->fd);
 	/*
 	 * This fd is fanotify's own open of a guarded file. Closing it never
 	 * drops the file's lock: the daemon's locks are OFD locks, owned by
@@ -108,7 +125,6 @@ static void *run(void *arg)
 
 	for (;;) {
 		const struct fanotify_event_metadata *md;
-		uint64_t deadline;
 		ssize_t n;
 
 		if (poll(pfd, 2, -1) < 0 && errno != EINTR) {
@@ -125,12 +141,11 @@ static void *run(void *arg)
 				log_error("fanotify: cannot read events: %m");
 			continue;
 		}
-		deadline = now_mono_ns() + m->p.timeout_ms * 1000000ull;
 		/* Every event read is answered before the next poll, and so
 		 * before the thread can stop. */
 		for (md = (const void *)buf; FAN_EVENT_OK(md, n); md = FAN_EVENT_NEXT(md, n))
 			if (md->vers == FANOTIFY_METADATA_VERSION)
-				handle(m, md, deadline);
+				handle(m, md);
 	}
 	return NULL;
 }

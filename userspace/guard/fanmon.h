@@ -6,14 +6,24 @@
  * for other files, and can refuse an open before it succeeds.
  *
  * Permission events are used even where the policy only audits: only
- * while the opener waits for the answer can its flags (is it a write?),
- * the path it passed, and its identity be read, race-free, from /proc; a
- * notification arrives when a short-lived opener may already be gone.
+ * while the opener waits for the answer can its flags (is it a write?)
+ * and its identity be read, race-free, from /proc; a notification
+ * arrives when a short-lived opener may already be gone.
+ *
+ * The verdict rests on what the kernel tells: the event's file and tid,
+ * the opener's ids, executable and cgroup, and the flags of an open
+ * syscall from its saved registers. Never on the opener's memory (an
+ * openat2's struct open_how), which another of its threads may rewrite
+ * once the kernel copied it and which may page in from a filesystem that
+ * never answers; nor on a stat that would ask such a filesystem. So
+ * nothing on the answering path can block, and under a deny policy an
+ * open whose mode only memory would tell is refused as a write.
  *
  * A thread of its own reads and answers, so an answer never waits for the
  * event loop; each event's answer is bounded by the timeout, past which
- * the configured default is given and counted. Sightings to report go to
- * the loop's thread. If the daemon dies, the kernel allows every open
+ * the configured default is given and counted. The name of the file
+ * opened is taken after the answer. Sightings to report go to the loop's
+ * thread. If the daemon dies, the kernel allows every open
  * still waiting; before a re-exec the thread answers all it has read and
  * stops, and the new image reads the rest from the inherited group.
  */
@@ -32,7 +42,7 @@ struct fanmon_params {
 	struct loop *loop;
 	/*
 	 * In the monitor's thread: decide on o (fanotify's sighting: tid,
-	 * dev, ino filled in); set o->denied to refuse. Returns false for an
+	 * dev, ino filled in; path after the answer); set o->denied to refuse. Returns false for an
 	 * open not to report (the owner's, the daemon's). deadline is when
 	 * the timeout default must be given (CLOCK_MONOTONIC ns).
 	 */

@@ -681,6 +681,7 @@ static bool fan_decide(void *data, struct guard_open *o, uint64_t deadline)
 	struct guard *g = data;
 	struct guard_opener op;
 	struct procinfo pi;
+	int rc;
 
 	/* The owner's main thread (whose tid is its pid; QEMU opening its
 	 * disk) passes before any /proc read. */
@@ -704,7 +705,9 @@ static bool fan_decide(void *data, struct guard_open *o, uint64_t deadline)
 		return true;
 	}
 	if (o->tid) {
-		o->flags_known = procinfo_open_args(o->tid, &o->flags, &o->path) == 0;
+		rc = procinfo_open_flags(o->tid, deadline, &o->flags);
+		o->flags_known = rc > 0;
+		o->open_syscall = rc >= 0;
 		o->exe_known = procinfo_exe(o->tgid, &o->exe, &o->exe_dev, &o->exe_ino) == 0;
 		procinfo_cgroup(o->tgid, &o->cgroup);
 		/* All of that was read while it waited; unless it was killed
@@ -732,7 +735,7 @@ static bool bpf_sees(struct guard *g, const struct guard_open *o)
 	 * see only opens that succeeded, sys_exit only from open syscalls. */
 	if (!strcmp(hook, "lsm/file_open"))
 		return true;
-	return !o->denied && (strcmp(hook, "tp_btf/sys_exit") || o->flags_known);
+	return !o->denied && (strcmp(hook, "tp_btf/sys_exit") || o->open_syscall);
 }
 
 static void fan_report(void *data, struct guard_open *o)
@@ -925,11 +928,16 @@ static void start_monitors(struct guard *g)
 {
 	struct bpfmon_params bp = bpf_params(g);
 	struct fanmon_params fp = fan_params(g);
+	int rc;
 
 	if (active(g) && !g->bpf && wanted(g, "bpf"))
 		bpfmon_new(&bp, &g->bpf, &g->bpf_error);
 	if (active(g) && !g->fan && wanted(g, "fanotify"))
 		fanmon_new(&fp, &g->fan, &g->fan_error);
+	if (g->fan && (rc = procinfo_stacks_readable()) < 0)
+		log_warn("guard: cannot read kernel stacks (/proc/PID/stack: %s): the fanotify "
+			 "monitor cannot tell any open's flags, so deny-write refuses every open "
+			 "by others", strerror(-rc));
 	g->started = true;
 	say_monitors(g);
 	if (adopt_watching(g))

@@ -42,9 +42,11 @@ struct guard_open {
 	char *cgroup;
 
 	/* The open. */
-	char *path;			/* as the caller passed it; NULL: unknown */
+	char *path;			/* as the caller passed it (BPF) or the kernel's
+					 * name of the file opened (fanotify); NULL: unknown */
 	int flags;
 	bool flags_known;
+	bool open_syscall;		/* fanotify: the opener was in an open syscall */
 	dev_t dev;
 	ino_t ino;
 

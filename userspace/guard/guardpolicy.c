@@ -202,15 +202,35 @@ static bool exe_allowed(const struct guard_rules *r, const struct guard_opener *
 	return false;
 }
 
-bool guard_rules_allowed(const struct guard_rules *r, const struct guard_opener *o)
+static bool uid_allowed(const struct guard_rules *r, uid_t uid)
 {
 	for (size_t i = 0; i < r->nuids; i++)
-		if (r->uids[i] == o->uid)
+		if (r->uids[i] == uid)
 			return true;
-	for (size_t i = 0; o->cgroup && i < r->ncgroups; i++)
-		if (under(o->cgroup, r->cgroups[i]))
+	/* No uid configured: the helpers named run as root. */
+	return !r->nuids && uid == 0;
+}
+
+static bool cgroup_allowed(const struct guard_rules *r, const char *cgroup)
+{
+	for (size_t i = 0; cgroup && i < r->ncgroups; i++)
+		if (under(cgroup, r->cgroups[i]))
 			return true;
-	return exe_allowed(r, o);
+	return !r->ncgroups;
+}
+
+/*
+ * Every condition configured must hold, and one at least must be: an
+ * executable alone would let any user run it with LD_PRELOAD, a debugger
+ * or a crafted argv and be let in. In-kernel enforcement applies this
+ * rule too, so both monitors judge an opener alike.
+ */
+bool guard_rules_allowed(const struct guard_rules *r, const struct guard_opener *o)
+{
+	if (!r->nuids && !r->nexes && !r->ncgroups)
+		return false;
+	return uid_allowed(r, o->uid) && (!r->nexes || exe_allowed(r, o)) &&
+	       cgroup_allowed(r, o->cgroup);
 }
 
 bool guard_policy_denies(enum guard_policy p, enum guard_access a)

@@ -82,7 +82,11 @@ const char *guard_class_event(enum guard_class c);
 
 /* The policy for a file: the longest matching prefix, else the global one. */
 enum guard_policy guard_rules_policy(const struct guard_rules *r, const char *path);
-/* Is the opener an allowlisted helper? */
+/*
+ * Is the opener an allowlisted helper? Each of uids, executables and
+ * cgroups that is configured must match (uids unconfigured: uid 0), and
+ * one of them at least must be configured.
+ */
 bool guard_rules_allowed(const struct guard_rules *r, const struct guard_opener *o);
 /* Refuse this open (only fanotify permission events can)? */
 bool guard_policy_denies(enum guard_policy p, enum guard_access a);

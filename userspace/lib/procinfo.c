@@ -95,16 +95,16 @@ bool procinfo_same(const struct procinfo *pi)
 int procinfo_exe(pid_t tgid, char **path, dev_t *dev, ino_t *ino)
 {
 	char link[64], buf[PATH_MAX];
-	struct stat st;
 	ssize_t n;
+	int rc;
 
 	snprintf(link, sizeof(link), "/proc/%d/exe", tgid);
-	if ((n = readlink(link, buf, sizeof(buf) - 1)) < 0 || stat(link, &st) < 0)
+	if ((n = readlink(link, buf, sizeof(buf) - 1)) < 0)
 		return -errno;
+	if ((rc = inode_cached(AT_FDCWD, link, dev, ino)) < 0)
+		return rc;
 	buf[n] = '\0';
 	*path = xstrdup(buf);
-	*dev = st.st_dev;
-	*ino = st.st_ino;
 	return 0;
 }
 
@@ -129,51 +129,43 @@ int procinfo_cgroup(pid_t tgid, char **path)
 	return rc;
 }
 
-/* A NUL-terminated string at addr in tid's memory. */
-static char *read_user_string(pid_t tid, unsigned long addr)
+/*
+ * Was the open thread tid waits in made by its syscall NAME itself? Its
+ * kernel stack must show that syscall's entry and no task work: io_uring
+ * runs queued opens as task work on the way out of any syscall, where
+ * the registers still hold that syscall's arguments (reproduced: an
+ * O_RDWR io_uring open under an openat(fifo, O_RDONLY) that a signal-like
+ * wake-up cut short). Unreadable (no CAP_SYS_ADMIN, no stack traces in
+ * this kernel) or unclear: no.
+ */
+static bool made_by_syscall(pid_t tid, const char *name)
 {
-	char path[64], buf[PATH_MAX];
-	ssize_t n;
-	int fd;
+	char *text, entry[48];
+	bool made;
 
-	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return NULL;
-	/* Page by page: the string may end just before an unmapped page. */
-	for (size_t got = 0; got < sizeof(buf) - 1; got += n) {
-		size_t page = 4096 - ((addr + got) & 4095), want = sizeof(buf) - 1 - got;
-
-		n = pread(fd, buf + got, want < page ? want : page, addr + got);
-		if (n <= 0)
-			break;
-		if (memchr(buf + got, '\0', n)) {
-			close(fd);
-			return xstrdup(buf);
-		}
-	}
-	close(fd);
-	return NULL;
+	if (proc_read(tid, "stack", &text) < 0)
+		return false;
+	snprintf(entry, sizeof(entry), "sys_%s+", name);
+	made = strstr(text, entry) && !strstr(text, "task_work_run+");
+	free(text);
+	return made;
 }
 
-static int read_user_u64(pid_t tid, unsigned long addr, uint64_t *v)
+int procinfo_stacks_readable(void)
 {
-	char path[64];
-	ssize_t n;
-	int fd;
+	char *text;
+	int rc;
 
-	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
-	n = pread(fd, v, sizeof(*v), addr);
-	close(fd);
-	return n == sizeof(*v) ? 0 : -EIO;
+	if ((rc = proc_read(getpid(), "stack", &text)) < 0)
+		return rc;
+	free(text);
+	return 0;
 }
 
-int procinfo_open_args(pid_t tid, int *flags, char **path)
+int procinfo_open_flags(pid_t tid, uint64_t deadline, int *flags)
 {
+	const char *name;
 	unsigned long a[6];
-	uint64_t how_flags;
-	unsigned long path_arg = 0;
 	char *text;
 	long nr;
 	int rc;
@@ -182,12 +174,14 @@ int procinfo_open_args(pid_t tid, int *flags, char **path)
 	 * "NR ARG1 ... ARG6 SP PC", "-1 SP PC" outside a syscall, or
 	 * "running". A waiter on fanotify's answer runs for a moment
 	 * whenever any answer is given (they share a wait queue), longer on
-	 * a busy machine: give it a moment to sleep again, 10 ms at most.
+	 * a busy machine: give it a moment to sleep again, 10 ms at most and
+	 * never past deadline.
 	 */
 	for (int i = 0;; i++) {
 		if ((rc = proc_read(tid, "syscall", &text)) < 0)
 			return rc;
-		if (strncmp(text, "running", 7) || i == RUNNING_RETRIES)
+		if (strncmp(text, "running", 7) || i == RUNNING_RETRIES ||
+		    now_mono_ns() > deadline)
 			break;
 		free(text);
 		usleep(RUNNING_PAUSE_US);
@@ -197,36 +191,42 @@ int procinfo_open_args(pid_t tid, int *flags, char **path)
 	free(text);
 	if (rc < 0)
 		return rc;
+	/*
+	 * These are the registers the kernel saved at syscall entry, on the
+	 * thread's kernel stack, and the syscall took its arguments from
+	 * them: no thread can change them while this one sleeps in the open
+	 * (ptrace writes registers only at a ptrace stop). But they tell the
+	 * syscall, not always this open: made_by_syscall() checks. Numbers
+	 * are the native ABI's; a compat open matches none and is unknown.
+	 * openat2 passes its flags in memory (struct open_how), which another
+	 * thread may rewrite once the kernel has copied it, and io_uring in a
+	 * submission entry: their mode is unknown, never read.
+	 */
 	switch (nr) {
 	case SYS_openat:
-		path_arg = a[1];
+		name = "openat";
 		*flags = a[2];
 		break;
 #ifdef SYS_open
 	case SYS_open:
-		path_arg = a[0];
+		name = "open";
 		*flags = a[1];
 		break;
 #endif
 #ifdef SYS_creat
 	case SYS_creat:
-		path_arg = a[0];
+		name = "creat";
 		*flags = O_CREAT | O_WRONLY | O_TRUNC;
 		break;
 #endif
-	case SYS_openat2:
-		path_arg = a[1];
-		/* struct open_how starts with its u64 flags */
-		if ((rc = read_user_u64(tid, a[2], &how_flags)) < 0)
-			return rc;
-		*flags = how_flags;
-		break;
 	case SYS_open_by_handle_at:
+		name = "open_by_handle_at";
 		*flags = a[2];
 		break;
+	case SYS_openat2:
+		return 0;
 	default:
 		return -ENOENT;
 	}
-	*path = path_arg ? read_user_string(tid, path_arg) : NULL;
-	return 0;
+	return made_by_syscall(tid, name) ? 1 : 0;
 }

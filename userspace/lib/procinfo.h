@@ -2,7 +2,9 @@
 /*
  * Facts about a process from /proc: who opened a guarded file (ids,
  * command, executable, cgroup) and, while it waits in the open syscall,
- * the flags and path it passed. Reading /proc races with the process
+ * the flags it passed in registers. Nothing here reads the process's
+ * memory: it could change under the reader, or page in from a filesystem
+ * that never answers. Reading /proc races with the process
  * exiting and its pid being reused; procinfo_same() tells whether the
  * thread read at the start is still the one there.
  */
@@ -32,10 +34,15 @@ int procinfo_exe(pid_t tgid, char **path, dev_t *dev, ino_t *ino);
 int procinfo_cgroup(pid_t tgid, char **path);
 
 /*
- * The open syscall thread tid is blocked in: its flags, and the path as
- * it passed it (NULL for open_by_handle_at). -ENOENT when it is not in
- * one (an io_uring worker, or it has moved on).
+ * The flags of the open syscall thread tid is blocked in, from the
+ * registers the kernel saved (never from its memory): 1 with *flags set;
+ * 0 in an open syscall whose registers do not tell the flags of this
+ * open (openat2; an io_uring open run on its way out); -ENOENT outside
+ * an open syscall (an io_uring worker); or -errno. Waits until deadline
+ * (CLOCK_MONOTONIC ns) for a thread still running.
  */
-int procinfo_open_args(pid_t tid, int *flags, char **path);
+int procinfo_open_flags(pid_t tid, uint64_t deadline, int *flags);
+/* Can procinfo_open_flags() read kernel stacks here? 0 or -errno. */
+int procinfo_stacks_readable(void);
 
 #endif

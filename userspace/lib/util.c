@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,6 +150,18 @@ int write_all(int fd, const void *buf, size_t len)
 		p += n;
 		len -= n;
 	}
+	return 0;
+}
+
+int inode_cached(int dirfd, const char *path, dev_t *dev, ino_t *ino)
+{
+	struct statx stx;
+
+	if (statx(dirfd, path, AT_STATX_DONT_SYNC | (*path ? 0 : AT_EMPTY_PATH), STATX_INO,
+		  &stx) < 0)
+		return -errno;
+	*dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	*ino = stx.stx_ino;
 	return 0;
 }
 

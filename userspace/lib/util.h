@@ -32,6 +32,12 @@ uint64_t now_mono_ns(void);
 uint64_t now_real_ns(void);
 uint64_t now_boot_ns(void);	/* the clock of BPF's bpf_ktime_get_boot_ns() */
 
+/*
+ * The inode path names relative to dirfd ("": dirfd's own), as the kernel
+ * has it cached: it never asks a FUSE or network filesystem, which may
+ * never answer. -errno.
+ */
+int inode_cached(int dirfd, const char *path, dev_t *dev, ino_t *ino);
 /* Write all of buf or fail with -errno. */
 int write_all(int fd, const void *buf, size_t len);
 /* Read a whole (small) file into a NUL-terminated buffer; -errno, -EFBIG past max. */
