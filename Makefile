@@ -35,7 +35,7 @@ WARN	:= -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 ALL_CFLAGS := $(CFLAGS) $(WARN) $(SANFLAGS) -std=gnu11 -D_GNU_SOURCE \
 	-DLW_VERSION=\"$(VERSION)\" -I include -I userspace -I $(BUILD)
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
-LIBS	:= -lbpf -lelf -lz -ljson-c
+LIBS	:= -lbpf -lelf -lz -ljson-c -lnettle
 
 ifneq ($(V),1)
 Q	:= @
