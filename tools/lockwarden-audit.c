@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auditkey.h"
 #include "auditlog.h"
 #include "config.h"
 #include "guardpolicy.h"
@@ -36,6 +37,7 @@ struct filter {
 
 struct opts {
 	const char *log;
+	const char *key, *tip, *metrics;	/* verify against these */
 	bool json, follow, verbose, no_tip;
 	struct filter f;
 };
@@ -74,6 +76,10 @@ static void usage(FILE *f)
 		"  -j, --json            the records as JSON lines, as stored\n"
 		"  -f, --follow          keep printing new records, across rotations\n"
 		"      --no-tip          verify without the tip file (a copy of the log)\n"
+		"      --key FILE        verify: check each record's MAC with the audit key\n"
+		"      --tip [SEQ:]HASH  verify: the log must hold this tip, as the daemon's log\n"
+		"                        (the journal) gave it\n"
+		"      --metrics FILE    verify: the same with the tip in a copy of the metrics file\n"
 		"  -v, --verbose         verify: every problem, not just the first\n"
 		"  -h, --help\n"
 		"\n"
@@ -454,15 +460,101 @@ static void report(const struct opts *o, const char *why)
 		printf("problem: %s\n", why);
 }
 
+/* The tip in a metrics file: lockwarden_audit_tip{hash="HASH"} SEQ */
+static int metrics_anchor(const char *path, struct audit_anchor *a)
+{
+	/* after its HELP and TYPE lines, never the first */
+	static const char name[] = "\nlockwarden_audit_tip{hash=\"";
+	char *text, *p, *tip;
+	size_t len;
+	int rc;
+
+	if ((rc = read_file(path, 1 << 20, &text, &len)) < 0) {
+		fprintf(stderr, "lockwarden-audit: cannot read the metrics file %s: %s\n", path,
+			strerror(-rc));
+		return rc;
+	}
+	p = strstr(text, name);
+	rc = -EBADMSG;
+	if (p && strlen(p) > sizeof(name) + SHA256_HEX_LEN + 2 &&
+	    !strncmp(p + sizeof(name) - 1 + SHA256_HEX_LEN, "\"} ", 3)) {
+		p += sizeof(name) - 1;
+		tip = xasprintf("%.*s:%.*s", (int)strcspn(p + SHA256_HEX_LEN + 3, "\n"),
+				p + SHA256_HEX_LEN + 3, SHA256_HEX_LEN, p);
+		rc = auditlog_anchor_parse(tip, a);
+		free(tip);
+	}
+	if (rc < 0)
+		fprintf(stderr, "lockwarden-audit: %s holds no lockwarden_audit_tip\n", path);
+	free(text);
+	return rc;
+}
+
+/* The key and the exported tip, when given: 0, or -1 having said why. */
+static int verify_against(const struct opts *o, struct audit_verify *v,
+			  struct hmac_sha256_ctx *key)
+{
+	uint8_t bytes[AUDIT_KEY_LEN];
+	char *why;
+
+	if (o->tip && o->metrics) {
+		fprintf(stderr, "lockwarden-audit: --tip or --metrics, not both\n");
+		return -1;
+	}
+	if (o->tip && auditlog_anchor_parse(o->tip, &v->anchor) < 0) {
+		fprintf(stderr, "lockwarden-audit: invalid --tip '%s': SEQ:HASH or HASH"
+			" (64 hex digits)\n", o->tip);
+		return -1;
+	}
+	if (o->metrics && metrics_anchor(o->metrics, &v->anchor) < 0)
+		return -1;
+	v->have_anchor = o->tip || o->metrics;
+	if (!o->key)
+		return 0;
+	/* A copy an auditor keeps may have any mode: not checked here. */
+	if (audit_key_load(o->key, 0, bytes, &why) < 0) {
+		fprintf(stderr, "lockwarden-audit: %s\n", why);
+		free(why);
+		return -1;
+	}
+	hmac_sha256_set_key(key, AUDIT_KEY_LEN, bytes);
+	explicit_bzero(bytes, sizeof(bytes));
+	v->key = key;
+	return 0;
+}
+
+/* What the key and the exported tip vouch for, and what nothing checked. */
+static void print_checked(const struct opts *o, const struct audit_verify *v)
+{
+	if (!v->key)
+		printf("MAC: not checked (no --key): records rewritten with their hashes"
+		       " recomputed would pass\n");
+	else if (v->keyed)
+		printf("MAC: %llu records checked against the key (from seq %llu)%s\n",
+		       (unsigned long long)v->keyed, (unsigned long long)v->first_keyed_seq,
+		       v->unkeyed_before ? "; the older ones, written before the key, have no MAC:"
+		       " the chain into the first keyed record vouches for them" : "");
+	if (!v->have_anchor)
+		printf("exported tip: not checked (no --tip or --metrics): the newest records cut"
+		       " off together with the tip file would pass\n");
+	else if (v->anchor_seen)
+		printf("exported tip: found: the log up to it is the one the daemon exported\n");
+}
+
 static int verify(const struct opts *o)
 {
 	struct audit_verify v;
 	struct audit_segment *segs;
+	struct hmac_sha256_ctx key;
 	size_t n, nsegs = 0;
 	char *why = NULL;
 	int rc;
 
 	auditlog_verify_init(&v);
+	if (verify_against(o, &v, &key) < 0) {
+		auditlog_verify_free(&v);
+		return 2;
+	}
 	if (!o->no_tip) {
 		rc = auditlog_tip_read(o->log, &v.tip_seq, v.tip_hash);
 		v.have_tip = rc == 0;
@@ -529,6 +621,7 @@ static int verify(const struct opts *o)
 		printf(" (seq %llu..%llu)", (unsigned long long)v.first_seq,
 		       (unsigned long long)v.last_seq);
 	printf("\n");
+	print_checked(o, &v);
 	if (!v.problems) {
 		printf("OK: the chain is intact%s\n", v.have_tip ? " and ends at the tip" : "");
 		rc = 0;
@@ -602,6 +695,9 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "follow", no_argument, NULL, 'f' },
 		{ "no-tip", no_argument, NULL, 'T' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "tip", required_argument, NULL, 'P' },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -627,6 +723,9 @@ int main(int argc, char **argv)
 		case 'j': o.json = true; break;
 		case 'f': o.follow = true; break;
 		case 'T': o.no_tip = true; break;
+		case 'K': o.key = optarg; break;
+		case 'P': o.tip = optarg; break;
+		case 'M': o.metrics = optarg; break;
 		case 'v': o.verbose = true; break;
 		case 's':
 			if ((o.f.min_severity = severity_rank(optarg)) < 0) {
