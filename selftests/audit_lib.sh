@@ -7,14 +7,15 @@ AUDITCMD=$BUILD/lockwarden-audit
 PROBE=$BUILD/selftests/rpcprobe
 
 # lw_start [CONFIG LINE...]: a fresh lockwardend whose audit log is
-# $AUDIT (in an emptied $LOGDIR), its key $KEY (made afresh), with the
-# extra config lines.
+# $AUDIT (in an emptied $LOGDIR), its key $KEY (made afresh unless
+# KEEP_KEY=1), with the extra config lines.
 lw_start() {
 	LOGDIR=${LOGDIR:-$OUT/log}
 	AUDIT=$LOGDIR/audit.jsonl
 	KEY=${KEY:-$OUT/key/audit.key}
 	LW_CONF=$OUT/lw.conf
-	rm -rf "$LOGDIR" "$KEY"
+	rm -rf "$LOGDIR"
+	[ "${KEEP_KEY:-}" = 1 ] || rm -rf "$KEY"
 	mkdir -p "$LOGDIR" 2>/dev/null
 	printf '%s\n' 'log_outputs = "3:stderr"' "audit_log = \"$AUDIT\"" "audit_key = \"$KEY\"" \
 		"$@" >"$LW_CONF"
