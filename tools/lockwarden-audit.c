@@ -537,7 +537,7 @@ static void print_checked(const struct opts *o, const struct audit_verify *v)
 	if (!v->have_anchor)
 		printf("exported tip: not checked (no --tip or --metrics): the newest records cut"
 		       " off together with the tip file would pass\n");
-	else if (v->anchor_seen)
+	else if (v->anchor_matched)
 		printf("exported tip: found: the log up to it is the one the daemon exported\n");
 }
 

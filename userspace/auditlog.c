@@ -676,6 +676,7 @@ static void check_anchor(struct audit_verify *v, const char *where, const struct
 	if (!v->have_anchor || (v->anchor.seq ? r->seq != v->anchor.seq : !same_hash))
 		return;
 	v->anchor_seen = true;
+	v->anchor_matched = same_hash;
 	if (!same_hash && !*why)
 		problem(v, v->ord * 2, why, "%s: seq %" PRIu64 ": not the record of the exported tip"
 			" (hash %.12s...): rewritten after the tip was exported", where, r->seq,

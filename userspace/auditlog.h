@@ -158,7 +158,7 @@ struct audit_verify {
 	uint64_t keyed;			/* ... whose MAC the key vouches for */
 	uint64_t unkeyed_before;	/* ... with no MAC, before the first keyed one */
 	uint64_t first_keyed_seq;
-	bool anchor_seen;
+	bool anchor_seen, anchor_matched;
 	uint64_t last_seq;
 	unsigned long problems;
 	char *first_problem;		/* "FILE:LINE: seq N: what" */
