@@ -120,6 +120,11 @@ if start_guarded guard-fan/deny-write deny-write "guard_allow_exes = [ \"$HELPER
 	result guard-fan/burst/folded "$( ((n < 1000 && f > 0)) ||
 		echo "$n records of 1000 written one by one, $f folded")"
 	echo "# burst: $n of 1000 records written, $f counted in repeated records"
+	# lockwarden-audit summary counts what the repeated records counted.
+	n=$("$BUILD/lockwarden-audit" -l "$AUDIT" summary -j | jq '[.offender[] |
+		select(.offender | contains("/guardopen ")) | .count] | add')
+	result guard-fan/burst/summary-counts-folded "$( ((n >= 1000)) ||
+		echo "summary counts $n opens by guardopen")"
 
 	# Re-exec: marks and policy survive; an open meanwhile waits for the
 	# new image's answer, which is the gap.

@@ -317,14 +317,24 @@ struct group {
 	char *exe;
 };
 
-static bool is_violation(struct json_object *rec)
+/* How many violations, warnings or denials rec stands for: one, or as many
+ * as a "repeated" record counted. */
+static uint64_t violations_in(struct json_object *rec)
 {
 	const char *ev = record_str(rec, "event");
+	struct json_object *count;
+	int64_t n = 1;
 
-	return !strcmp(ev, "violation") || !strcmp(ev, "warning") || !strcmp(ev, "denied");
+	if (!strcmp(ev, "repeated")) {
+		ev = record_str(rec, "of");
+		n = json_object_object_get_ex(rec, "count", &count) ? json_object_get_int64(count) : 0;
+	}
+	if (n <= 0 || (strcmp(ev, "violation") && strcmp(ev, "warning") && strcmp(ev, "denied")))
+		return 0;
+	return n;
 }
 
-static void tally(struct hashmap *m, const char *key, struct json_object *rec)
+static void tally(struct hashmap *m, const char *key, struct json_object *rec, uint64_t n)
 {
 	struct group *g = hashmap_get(m, key);
 	int sev = severity_rank(record_str(rec, "severity"));
@@ -339,26 +349,27 @@ static void tally(struct hashmap *m, const char *key, struct json_object *rec)
 		snprintf(g->first, sizeof(g->first), "%s", record_str(rec, "time"));
 		hashmap_put(m, g->key, g);
 	}
-	g->count++;
+	g->count += n;
 	if (sev >= 0)
-		g->by_sev[sev]++;
+		g->by_sev[sev] += n;
 	snprintf(g->last, sizeof(g->last), "%s", record_str(rec, "time"));
 }
 
 static void summary_one(struct scan *s, struct json_object *rec, const char *line)
 {
 	const char *res = record_str(rec, "resource_path");
+	uint64_t n = violations_in(rec);
 	char *offender;
 
-	if (!is_violation(rec))
+	if (!n)
 		return;
-	s->matched++;
+	s->matched += n;
 	if (!*res)
 		res = *record_str(rec, "path") ? record_str(rec, "path") : record_str(rec, "resource");
-	tally(&s->by_resource, res, rec);
+	tally(&s->by_resource, res, rec, n);
 	offender = xasprintf("%s uid %s", *record_str(rec, "exe") ? record_str(rec, "exe") :
 			     record_str(rec, "comm"), record_str(rec, "uid"));
-	tally(&s->by_offender, offender, rec);
+	tally(&s->by_offender, offender, rec, n);
 	free(offender);
 }
 
