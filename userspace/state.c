@@ -217,6 +217,8 @@ static int b64_decode(const char *s, struct buf *out)
 
 	if (n % 4 || strspn(s, alphabet) != n)
 		return -EINVAL;
+	if (!n)
+		return 0;
 	buf_reserve(out, BASE64_DECODE_LENGTH(n));
 	base64_decode_init(&ctx);
 	if (!base64_decode_update(&ctx, &got, out->data + out->len, n, s) ||
