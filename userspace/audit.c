@@ -408,7 +408,8 @@ static void trim(struct buf *b)
 }
 
 /* The tip off the log's disk: the daemon's log (the journal) gives it every
- * tip_every records, and at the end; verify --tip checks the log against it. */
+ * tip_every records (0: never), and at the end; verify --tip checks the log
+ * against it. */
 static void log_tip(struct audit *a)
 {
 	if (a->tip_logged == a->written_seq)
@@ -927,8 +928,7 @@ void audit_close(struct audit *a)
 	pthread_cond_signal(&a->wake);
 	pthread_mutex_unlock(&a->mu);
 	pthread_join(a->writer, NULL);
-	if (a->tip_every)
-		log_tip(a);
+	log_tip(a);
 	left = a->pending.len + a->batch.len - a->batch_pos + a->out.len + a->local.len;
 	if (left)
 		log_error("audit log %s: %zu bytes of records could not be written: %s",

@@ -35,7 +35,8 @@ enum audit_fsync {
 struct audit_config {
 	const char *path;
 	const char *key_path;		/* the HMAC key (auditkey.h); NULL: no MACs */
-	uint64_t tip_every;		/* give the tip to the daemon's log this often; 0 never */
+	uint64_t tip_every;		/* give the tip to the daemon's log this often (0: only
+					 * at the close) */
 	uint64_t rotate_size;		/* rotate past this many bytes; 0 never */
 	unsigned int keep;		/* rotated segments kept; 0 all */
 	enum audit_fsync fsync;
