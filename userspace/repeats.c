@@ -16,7 +16,7 @@ static const char *const copied[] = {
 };
 
 struct seen {
-	char *key;			/* "pid event severity resource" */
+	char *key;			/* opener, event, severity, resource */
 	struct json_object *first;	/* the record written */
 	uint64_t since;			/* CLOCK_MONOTONIC ns */
 	uint64_t count;			/* records folded since */
@@ -32,9 +32,12 @@ struct repeats {
 	struct hashmap seen;
 };
 
+/* The opener is its pid with its uid, executable and name: a pid reused
+ * within the window by another program is another opener. */
 static char *key_of(struct json_object *rec)
 {
-	return xasprintf("%s %s %s %s", record_str(rec, "pid"), record_str(rec, "event"),
+	return xasprintf("%s %s %s %s\n%s %s %s", record_str(rec, "pid"), record_str(rec, "uid"),
+			 record_str(rec, "comm"), record_str(rec, "exe"), record_str(rec, "event"),
 			 record_str(rec, "severity"), record_str(rec, "resource"));
 }
 
