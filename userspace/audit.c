@@ -42,8 +42,6 @@ struct audit {
 	enum audit_fsync fsync;
 	size_t queue_max;
 	uint64_t tip_every;
-	struct hmac_sha256_ctx key;	/* keyed once; only the writer uses it */
-	bool keyed;			/* else records go without a MAC */
 
 	/* The loop's side. */
 	struct loop *loop;
@@ -72,7 +70,10 @@ struct audit {
 	size_t nnotes;
 	struct audit_stats st;
 
-	/* The writer's own. */
+	/* The writer's own (the key among them: its state changes with every
+	 * record, away from the loop's fields). */
+	struct hmac_sha256_ctx key;	/* keyed once, before the writer starts */
+	bool keyed;			/* else records go without a MAC */
 	pthread_t writer;
 	int dirfd, fd, tip_fd;
 	dev_t dev;
