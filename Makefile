@@ -37,7 +37,7 @@ LAYERS	:= lib rpc audit lockd guard daemon
 ALL_CFLAGS := $(CFLAGS) $(WARN) $(SANFLAGS) -std=gnu11 -D_GNU_SOURCE \
 	-DLW_VERSION=\"$(VERSION)\" -I include $(LAYERS:%=-I userspace/%) -I $(BUILD)
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
-LIBS	:= -lbpf -lelf -lz -ljson-c
+LIBS	:= -lbpf -lelf -lz -ljson-c -lnettle
 
 ifneq ($(V),1)
 Q	:= @

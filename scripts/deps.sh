@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(
 	make gcc clang llvm pkg-config
 	libbpf-dev libelf-dev zlib1g-dev libjson-c-dev bpftool
+	nettle-dev		# SHA-256 and HMAC: the audit chain, lockd.so's lock-file names
 	libclang-rt-14-dev	# sanitizers and libFuzzer for the hardening runs
 	liburing-dev		# io_uring opens in the fanotify tests
 	fuse3 libfuse3-dev	# a filesystem that stops answering, in the fanotify tests

@@ -7,14 +7,18 @@ AUDITCMD=$BUILD/lockwarden-audit
 PROBE=$BUILD/selftests/rpcprobe
 
 # lw_start [CONFIG LINE...]: a fresh lockwardend whose audit log is
-# $AUDIT (in an emptied $LOGDIR), with the extra config lines.
+# $AUDIT (in an emptied $LOGDIR), its key $KEY (made afresh unless
+# KEEP_KEY=1), with the extra config lines.
 lw_start() {
 	LOGDIR=${LOGDIR:-$OUT/log}
 	AUDIT=$LOGDIR/audit.jsonl
+	KEY=${KEY:-$OUT/key/audit.key}
 	LW_CONF=$OUT/lw.conf
 	rm -rf "$LOGDIR"
+	[ "${KEEP_KEY:-}" = 1 ] || rm -rf "$KEY"
 	mkdir -p "$LOGDIR" 2>/dev/null
-	printf '%s\n' 'log_outputs = "3:stderr"' "audit_log = \"$AUDIT\"" "$@" >"$LW_CONF"
+	printf '%s\n' 'log_outputs = "3:stderr"' "audit_log = \"$AUDIT\"" "audit_key = \"$KEY\"" \
+		"$@" >"$LW_CONF"
 	daemon_start "$LOCKWARDEND" -f "$LW_CONF"
 }
 
@@ -98,4 +102,36 @@ v = json.load(sys.stdin)
 for k in sys.argv[1].split("."):
     v = v[k]
 print(str(v).lower() if isinstance(v, bool) else v)' "$1"
+}
+
+# rechain FILE [strip]: what someone who can write the log directory but
+# not read the key can do: rewrite every lock_acquire of the live log FILE
+# as "management", recompute every hash after it and the tip file. The old
+# MACs stay (they cannot be made anew), or with strip are removed.
+rechain() {
+	python3 - "$@" <<-'PY'
+		import hashlib, re, sys
+		path, strip = sys.argv[1], sys.argv[2:] == ["strip"]
+		prev, out, seq = None, [], 0
+		for line in open(path):
+		    body = line.rstrip("\n")
+		    body = body[:body.rindex(',"hash":"')]
+		    body = body.replace('"event":"lock_acquire"', '"event":"management"')
+		    if strip:
+		        body = re.sub(r',"mac":"[0-9a-f]{64}"$', "", body)
+		    if prev:
+		        body = re.sub(r'("prev":")[0-9a-f]{64}(")((?:,"mac":"[0-9a-f]{64}")?)$',
+		                      r"\g<1>" + prev + r"\g<2>\g<3>", body)
+		    prev = hashlib.sha256(body.encode()).hexdigest()
+		    seq = int(re.match(r'\{"seq":(\d+)', body).group(1))
+		    out.append(body + ',"hash":"' + prev + '"}\n')
+		open(path, "w").write("".join(out))
+		open(path + ".tip", "w").write("%020d %s\n" % (seq, prev))
+	PY
+}
+
+# journal_tip: the newest tip the daemon's log gave, as SEQ:HASH.
+journal_tip() {
+	sed -n 's/.*(for lockwarden-audit verify --tip \([0-9]*:[0-9a-f]*\))$/\1/p' "$DAEMON_LOG" |
+		tail -n 1
 }

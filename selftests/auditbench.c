@@ -14,8 +14,9 @@
  *       COUNT lock-acquire records built and written as events.c does:
  *       prints cpu_us_per_record (every thread of this process)
  *
- * Each run starts with an empty DIR/audit.jsonl; FSYNC is always,
- * critical or never.
+ * Each run starts with an empty DIR/audit.jsonl, and a new key in
+ * DIR/key, as the daemon's first start makes one: every record gets its
+ * MAC. FSYNC is always, critical or never.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -98,9 +99,11 @@ static double cpu_s(void)
 static struct audit *start(struct loop *l, const char *dir, const char *fsync)
 {
 	char *path = xasprintf("%s/audit.jsonl", dir);
+	char *key = xasprintf("%s/key/audit.key", dir);
 	char *cmd = xasprintf("rm -rf '%s' && mkdir -p '%s'", dir, dir);
 	struct audit_config cfg = {
-		.path = path, .rotate_size = 10 << 20, .keep = 0, .queue_max = 4 << 20,
+		.path = path, .key_path = key, .rotate_size = 10 << 20, .keep = 0,
+		.queue_max = 4 << 20,
 	};
 	struct audit *a;
 
@@ -111,6 +114,7 @@ static struct audit *start(struct loop *l, const char *dir, const char *fsync)
 	}
 	free(cmd);
 	free(path);
+	free(key);
 	return a;
 }
 

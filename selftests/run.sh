@@ -68,6 +68,8 @@ else
 				unshare -m -p -f --mount-proc -- bash -c '
 					mount -t tmpfs lw-run /run &&
 					mount -t tmpfs lw-srv /srv &&
+					mkdir -p /var/lib/lockwarden &&
+					mount -t tmpfs -o mode=0700 lw-state /var/lib/lockwarden &&
 					mount -t bpf lw-bpf /sys/fs/bpf && exec bash "$0"' "$t"
 			;;
 		*)

@@ -61,7 +61,8 @@ audit_reexec() {
 	why+=$(lock_cycles 1 after)
 	proc_alive "$pid" || why+="the daemon is gone after SIGUSR1; "
 	daemon_stop "$pid"
-	why+=$(verify_says "$AUDIT" | grep -v '^OK')
+	# The new image keys its records with the same key.
+	why+=$(verify_says "$AUDIT" --key "$KEY" | grep -v '^OK')
 	echo "$why"
 }
 
@@ -220,6 +221,103 @@ audit_damage_at_start() {
 	echo "$why"
 }
 
+# ---- the key and the exported tip (issue 12, item 9) ----
+
+# A log written with a key: the key stays outside the log and out of it,
+# verify --key vouches for every record, and the tip in the daemon's log
+# (every audit_tip_every records and at the stop) is the log's.
+audit_keyed() {
+	local why="" sum tip
+
+	lw_start 'audit_tip_every = 5' || { echo "$DAEMON_ERR"; return; }
+	why+=$(lock_cycles 6)
+	# 14 records and more: at least one tip given while it runs
+	wait_for 30 eval '[ -n "$(journal_tip)" ]' || why+="no tip in the daemon's log while it runs; "
+	daemon_stop
+	[ "$(stat -c %a "$KEY")" = 600 ] || why+="key mode $(stat -c %a "$KEY" 2>&1); "
+	grep -rqF "$(cat "$KEY")" "$LOGDIR" "$DAEMON_LOG" && why+="the key is in the log; "
+	has_event audit_key_created || why+="no audit_key_created record; "
+	tip=$(journal_tip)
+	[ "$tip" = "$(last_seq):$(zcat -f "$AUDIT" | tail -n 1 | sed 's/.*"hash":"\([0-9a-f]*\)"}$/\1/')" ] ||
+		why+="the daemon's log's last tip '$tip' is not the log's end; "
+	"$AUDITCMD" -l "$AUDIT" verify --key "$KEY" --tip "$tip" >"$OUT/keyed.out" 2>&1
+	grep -q '^OK' "$OUT/keyed.out" || why+="verify --key --tip: $(cat "$OUT/keyed.out"); "
+	grep -q "^MAC: $(last_seq) records checked against the key (from seq 1)" "$OUT/keyed.out" ||
+		why+="verify --key does not say every record was checked: $(cat "$OUT/keyed.out"); "
+	grep -q '^exported tip: found' "$OUT/keyed.out" || why+="verify --tip did not find it; "
+	# The same key after a restart: the chain goes on under it.
+	sum=$(sha256sum <"$KEY")
+	lw_restart || { echo "$DAEMON_ERR"; return; }
+	why+=$(lock_cycles 1)
+	daemon_stop
+	[ "$(sha256sum <"$KEY")" = "$sum" ] || why+="the key changed at a restart; "
+	has_event audit_key_failed && why+="audit_key_failed after a restart; "
+	verify_says "$AUDIT" --key "$KEY" | grep -q '^OK' ||
+		why+="after a restart: $(verify_says "$AUDIT" --key "$KEY")"
+	echo "$why"
+}
+
+# The reproduction: records rewritten as "management" with every hash and
+# the tip recomputed. The hash chain alone cannot tell; the key can.
+audit_rewrite() {
+	local why="" first
+
+	lw_start || { echo "$DAEMON_ERR"; return; }
+	why+=$(lock_cycles 4)
+	daemon_stop
+	first=$("$AUDITCMD" -l "$AUDIT" -j -e lock_acquire | head -n 1 | sed 's/^{"seq":\([0-9]*\),.*/\1/')
+	T=$OUT/rewrite
+	rm -rf "$T" && cp -a "$LOGDIR" "$T"
+	rechain "$T/audit.jsonl"
+	grep -q '"event":"lock_acquire"' "$T/audit.jsonl" && why+="rechain left lock_acquire records; "
+	[ "$(verify_says "$T/audit.jsonl")" = "OK: the chain is intact and ends at the tip" ] ||
+		why+="the rewrite is not even a valid chain: $(verify_says "$T/audit.jsonl"); "
+	[[ $(verify_says "$T/audit.jsonl" --key "$KEY") == "$T/audit.jsonl:$first: seq $first: its MAC does not match under the key"* ]] ||
+		why+="verify --key after the rewrite: $(verify_says "$T/audit.jsonl" --key "$KEY"); "
+	# With the MACs removed instead: no record has one the key vouches for.
+	rm -rf "$T" && cp -a "$LOGDIR" "$T"
+	rechain "$T/audit.jsonl" strip
+	[[ $(verify_says "$T/audit.jsonl" --key "$KEY") == "none of the "*" records has a MAC the key vouches for"* ]] ||
+		why+="verify --key after a rewrite without MACs: $(verify_says "$T/audit.jsonl" --key "$KEY"); "
+	# ... and with another key, an untouched log fails too.
+	echo 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef >"$OUT/other.key"
+	verify_says "$AUDIT" --key "$OUT/other.key" | grep -q 'its MAC does not match' ||
+		why+="another key passes: $(verify_says "$AUDIT" --key "$OUT/other.key"); "
+	echo "$why"
+}
+
+# Records cut off the end, with the tip file rewritten to match: only a
+# tip kept off the log's disk (the journal, the metrics) shows it.
+audit_cut_with_tip() {
+	local why="" tip n h
+
+	mkdir -p "$OUT/metrics"
+	lw_start "metrics_file = \"$OUT/metrics/lw.prom\"" 'metrics_interval = 1' ||
+		{ echo "$DAEMON_ERR"; return; }
+	why+=$(lock_cycles 4)
+	wait_for 30 eval '[ "$(sed -n "s/^lockwarden_audit_tip{hash=\"[0-9a-f]*\"} //p" \
+		"$OUT/metrics/lw.prom" 2>/dev/null)" = "$(last_seq)" ]' ||
+		why+="the metrics do not give the tip seq $(last_seq): $(grep audit_tip "$OUT/metrics/lw.prom"); "
+	daemon_stop
+	cp "$OUT/metrics/lw.prom" "$OUT/metrics-copy.prom"
+	tip=$(journal_tip)
+	verify_says "$AUDIT" --key "$KEY" --metrics "$OUT/metrics-copy.prom" | grep -q '^OK' ||
+		why+="verify --metrics: $(verify_says "$AUDIT" --key "$KEY" --metrics "$OUT/metrics-copy.prom"); "
+	T=$OUT/cut
+	rm -rf "$T" && cp -a "$LOGDIR" "$T"
+	head -n -4 "$T/audit.jsonl" >"$T/x" && mv "$T/x" "$T/audit.jsonl"
+	n=$(tail -n 1 "$T/audit.jsonl" | sed 's/^{"seq":\([0-9]*\),.*/\1/')
+	h=$(tail -n 1 "$T/audit.jsonl" | sed 's/.*"hash":"\([0-9a-f]*\)"}$/\1/')
+	printf '%020d %s\n' "$n" "$h" >"$T/audit.jsonl.tip"
+	verify_says "$T/audit.jsonl" --key "$KEY" | grep -q '^OK' ||
+		why+="the cut log does not even pass without a tip: $(verify_says "$T/audit.jsonl" --key "$KEY"); "
+	[[ $(verify_says "$T/audit.jsonl" --key "$KEY" --tip "$tip") == "the exported tip (seq ${tip%%:*}, hash ${tip#*:}) is not in the log"* ]] ||
+		why+="verify --tip after the cut: $(verify_says "$T/audit.jsonl" --key "$KEY" --tip "$tip"); "
+	verify_says "$T/audit.jsonl" --metrics "$OUT/metrics-copy.prom" | grep -q 'the exported tip' ||
+		why+="verify --metrics after the cut: $(verify_says "$T/audit.jsonl" --metrics "$OUT/metrics-copy.prom"); "
+	echo "$why"
+}
+
 check audit/records audit_records
 check audit/restart audit_restart
 check audit/reexec audit_reexec
@@ -234,4 +332,7 @@ else
 fi
 check audit/retention audit_retention
 check audit/damage-at-start audit_damage_at_start
+check audit/keyed audit_keyed
+check audit/rewrite-detected audit_rewrite
+check audit/cut-with-exported-tip audit_cut_with_tip
 exit 0

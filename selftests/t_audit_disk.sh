@@ -82,6 +82,47 @@ unwritable_at_start() {
 	umount "$ro"
 }
 
+# bad_key NAME SETUP EXPECTED: with the key file made bad by SETUP (run
+# with the key's path), the daemon serves as ever, says EXPECTED in its
+# log and in an audit_key_failed record, and writes its records on,
+# without a MAC; once the key is good again a reload (SIGUSR1) brings the
+# MACs back.
+bad_key() {
+	local setup=$1 expected=$2 pid
+
+	KEY=$OUT/badkey/audit.key
+	rm -rf "$OUT/badkey" && mkdir -p "$OUT/badkey"
+	eval "$setup" || { echo "cannot set up: $setup"; return; }
+	KEEP_KEY=1 lw_start || { echo "$DAEMON_ERR"; return; }
+	pid=$DAEMON_PID
+	vms_unaffected
+	lock_cycles 2
+	grep -qF "$expected" "$DAEMON_LOG" || echo "the daemon's log does not say '$expected'"
+	wait_for 30 has_event audit_key_failed || echo "no audit_key_failed record"
+	"$AUDITCMD" -l "$AUDIT" -j -e lock_acquire | grep -q . || echo "no lock_acquire record"
+	grep -q '"mac":' "$AUDIT" && echo "records with a MAC without a key"
+	[ "$(status_field audit.writable)" = true ] || echo "the log is not written"
+	# Fixed, and reloaded: the new image reads the key again.
+	rm -rf "$KEY" && umount "$OUT/badkey" 2>/dev/null
+	kill -USR1 "$pid"
+	wait_for 50 eval '[ "$("$AUDITCMD" -l "$AUDIT" -j -e daemon_start | wc -l)" -eq 2 ]' ||
+		echo "no daemon_start record from the new image"
+	lock_cycles 1 after
+	daemon_stop "$pid"
+	"$AUDITCMD" -l "$AUDIT" -j | tail -n 1 | grep -q '"mac":' ||
+		echo "no MAC after the key was fixed and the daemon reloaded"
+	KEY=
+}
+
 check audit-disk/full "disk_full"
 check audit-disk/unwritable-at-start "unwritable_at_start"
+check audit-disk/key-mode bad_key 'printf "%064d\\n" 0 >"$KEY" && chmod 0644 "$KEY"' \
+	"has mode 0644: others may have read it, so it is not used"
+check audit-disk/key-damaged bad_key 'echo not-a-key >"$KEY" && chmod 0600 "$KEY"' \
+	"is damaged: it does not hold 64 hex digits"
+check audit-disk/key-not-a-file bad_key 'mkdir "$KEY"' "is not a regular file"
+check audit-disk/key-symlink bad_key 'ln -s "$OUT/lw.conf" "$KEY"' "is a symbolic link: not followed"
+check audit-disk/key-disk-full bad_key \
+	'mount -t tmpfs -o size=4k lw-key "$OUT/badkey" && dd if=/dev/zero of="$OUT/badkey/fill" bs=4k 2>/dev/null; true' \
+	"cannot create the audit key $OUT/badkey/audit.key: No space left on device"
 exit 0

@@ -181,6 +181,46 @@ sec_symlinks() {
 	daemon_stop
 }
 
+# The audit log's, the key's and the metrics' directories may be writable
+# by others: symlinks planted at the names the daemon writes (the live log,
+# the tip, a segment's and the metrics' and the key's temporary files) are
+# never followed, so nobody makes root write or truncate another file.
+sec_audit_symlinks() {
+	local why="" f conf=/srv/audit.conf
+
+	mkdir -p /srv/log /srv/metrics /srv/key /srv/img /srv/log2
+	for f in tip gz prom key log; do echo precious >/srv/victim-$f; done
+	ln -s /srv/victim-tip /srv/log/audit.jsonl.tip
+	echo '{"seq":1}' >/srv/log/audit.jsonl.000000000001
+	ln -s /srv/victim-gz /srv/log/audit.jsonl.000000000001.gz.tmp
+	ln -s /srv/victim-prom /srv/metrics/lw.prom.tmp
+	ln -s /srv/victim-key /srv/key/audit.key.tmp
+	printf '%s\n' 'log_outputs = "3:stderr"' 'audit_log = "/srv/log/audit.jsonl"' \
+		'audit_key = "/srv/key/audit.key"' 'metrics_file = "/srv/metrics/lw.prom"' \
+		'metrics_interval = 1' >$conf
+	daemon_start "$LOCKWARDEND" -f $conf || { echo "$DAEMON_ERR"; return; }
+	rpc_lines "call 6 s: s:/srv/img/a u:2" | grep -v ' OK$'
+	sleep 1.5
+	daemon_stop
+	for f in tip gz prom key; do
+		[ "$(cat /srv/victim-$f)" = precious ] || why+="victim-$f was written through a symlink; "
+	done
+	[ -f /srv/metrics/lw.prom ] && [ ! -L /srv/metrics/lw.prom ] || why+="no metrics file; "
+	grep -qx '[0-9a-f]\{64\}' /srv/key/audit.key || why+="no key made; "
+	[ -f /srv/log/audit.jsonl.000000000001.gz ] || why+="the segment was not compressed; "
+	grep -q '"event":"lock_acquire"' /srv/log/audit.jsonl || why+="no lock_acquire record; "
+	# The live log itself a symlink: not followed; the locks are served.
+	ln -s /srv/victim-log /srv/log2/audit.jsonl
+	sed -i 's|/srv/log/|/srv/log2/|' $conf
+	daemon_start "$LOCKWARDEND" -f $conf || { echo "$DAEMON_ERR"; return; }
+	why+=$(rpc_lines "call 6 s: s:/srv/img/b u:2" | grep -v ' OK$')
+	daemon_stop
+	[ "$(cat /srv/victim-log)" = precious ] || why+="the live log was written through a symlink; "
+	grep -q 'cannot open the audit log: Too many levels of symbolic links' "$DAEMON_LOG" ||
+		why+="the daemon's log does not say the live log is a symlink; "
+	echo "$why"
+}
+
 # String limits, and a connection that survives a string too long.
 sec_string_limits() {
 	local got
@@ -287,8 +327,8 @@ done
 add_users || { fail security "cannot create the test users"; exit 0; }
 export RPCPROBE LOADGEN USER1 USER2 REG ADMIN_SOCK
 export -f as probe_as expect rpc_lines refused_names victims_intact sec_sockets \
-	sec_peer_creds_system sec_peer_creds_session sec_names sec_symlinks sec_string_limits \
-	sec_frame_limits sec_client_limit sec_reply_backlog sec_many_backlogs
+	sec_peer_creds_system sec_peer_creds_session sec_names sec_symlinks sec_audit_symlinks \
+	sec_string_limits sec_frame_limits sec_client_limit sec_reply_backlog sec_many_backlogs
 for d in "${DAEMONS[@]}"; do
 	name=${d%%=*}
 	bin=${d#*=}
@@ -300,6 +340,7 @@ for d in "${DAEMONS[@]}"; do
 done
 result security/lockwardend/names "$(fresh_ns sec_names)"
 result security/lockwardend/symlinks "$(fresh_ns sec_symlinks)"
+result security/lockwardend/audit-symlinks "$(fresh_ns sec_audit_symlinks)"
 result security/lockwardend/frame-limits "$(fresh_ns sec_frame_limits)"
 result security/lockwardend/reply-backlog "$(fresh_ns sec_reply_backlog)"
 result security/lockwardend/many-backlogs "$(fresh_ns sec_many_backlogs)"

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auditkey.h"
 #include "auditlog.h"
 #include "config.h"
 #include "hashmap.h"
@@ -36,6 +37,7 @@ struct filter {
 
 struct opts {
 	const char *log;
+	const char *key, *tip, *metrics;	/* verify against these */
 	bool json, follow, verbose, no_tip;
 	struct filter f;
 };
@@ -74,6 +76,10 @@ static void usage(FILE *f)
 		"  -j, --json            the records as JSON lines, as stored\n"
 		"  -f, --follow          keep printing new records, across rotations\n"
 		"      --no-tip          verify without the tip file (a copy of the log)\n"
+		"      --key FILE        verify: check each record's MAC with the audit key\n"
+		"      --tip [SEQ:]HASH  verify: the log must hold this tip, as the daemon's log\n"
+		"                        (the journal) gave it\n"
+		"      --metrics FILE    verify: the same with the tip in a copy of the metrics file\n"
 		"  -v, --verbose         verify: every problem, not just the first\n"
 		"  -h, --help\n"
 		"\n"
@@ -311,14 +317,24 @@ struct group {
 	char *exe;
 };
 
-static bool is_violation(struct json_object *rec)
+/* How many violations, warnings or denials rec stands for: one, or as many
+ * as a "repeated" record counted. */
+static uint64_t violations_in(struct json_object *rec)
 {
 	const char *ev = record_str(rec, "event");
+	struct json_object *count;
+	int64_t n = 1;
 
-	return !strcmp(ev, "violation") || !strcmp(ev, "warning") || !strcmp(ev, "denied");
+	if (!strcmp(ev, "repeated")) {
+		ev = record_str(rec, "of");
+		n = json_object_object_get_ex(rec, "count", &count) ? json_object_get_int64(count) : 0;
+	}
+	if (n <= 0 || (strcmp(ev, "violation") && strcmp(ev, "warning") && strcmp(ev, "denied")))
+		return 0;
+	return n;
 }
 
-static void tally(struct hashmap *m, const char *key, struct json_object *rec)
+static void tally(struct hashmap *m, const char *key, struct json_object *rec, uint64_t n)
 {
 	struct group *g = hashmap_get(m, key);
 	int sev = severity_rank(record_str(rec, "severity"));
@@ -333,26 +349,27 @@ static void tally(struct hashmap *m, const char *key, struct json_object *rec)
 		snprintf(g->first, sizeof(g->first), "%s", record_str(rec, "time"));
 		hashmap_put(m, g->key, g);
 	}
-	g->count++;
+	g->count += n;
 	if (sev >= 0)
-		g->by_sev[sev]++;
+		g->by_sev[sev] += n;
 	snprintf(g->last, sizeof(g->last), "%s", record_str(rec, "time"));
 }
 
 static void summary_one(struct scan *s, struct json_object *rec, const char *line)
 {
 	const char *res = record_str(rec, "resource_path");
+	uint64_t n = violations_in(rec);
 	char *offender;
 
-	if (!is_violation(rec))
+	if (!n)
 		return;
-	s->matched++;
+	s->matched += n;
 	if (!*res)
 		res = *record_str(rec, "path") ? record_str(rec, "path") : record_str(rec, "resource");
-	tally(&s->by_resource, res, rec);
+	tally(&s->by_resource, res, rec, n);
 	offender = xasprintf("%s uid %s", *record_str(rec, "exe") ? record_str(rec, "exe") :
 			     record_str(rec, "comm"), record_str(rec, "uid"));
-	tally(&s->by_offender, offender, rec);
+	tally(&s->by_offender, offender, rec, n);
 	free(offender);
 }
 
@@ -454,15 +471,101 @@ static void report(const struct opts *o, const char *why)
 		printf("problem: %s\n", why);
 }
 
+/* The tip in a metrics file: lockwarden_audit_tip{hash="HASH"} SEQ */
+static int metrics_anchor(const char *path, struct audit_anchor *a)
+{
+	/* after its HELP and TYPE lines, never the first */
+	static const char name[] = "\nlockwarden_audit_tip{hash=\"";
+	char *text, *p, *tip;
+	size_t len;
+	int rc;
+
+	if ((rc = read_file(path, 1 << 20, &text, &len)) < 0) {
+		fprintf(stderr, "lockwarden-audit: cannot read the metrics file %s: %s\n", path,
+			strerror(-rc));
+		return rc;
+	}
+	p = strstr(text, name);
+	rc = -EBADMSG;
+	if (p && strlen(p) > sizeof(name) + SHA256_HEX_LEN + 2 &&
+	    !strncmp(p + sizeof(name) - 1 + SHA256_HEX_LEN, "\"} ", 3)) {
+		p += sizeof(name) - 1;
+		tip = xasprintf("%.*s:%.*s", (int)strcspn(p + SHA256_HEX_LEN + 3, "\n"),
+				p + SHA256_HEX_LEN + 3, SHA256_HEX_LEN, p);
+		rc = auditlog_anchor_parse(tip, a);
+		free(tip);
+	}
+	if (rc < 0)
+		fprintf(stderr, "lockwarden-audit: %s holds no lockwarden_audit_tip\n", path);
+	free(text);
+	return rc;
+}
+
+/* The key and the exported tip, when given: 0, or -1 having said why. */
+static int verify_against(const struct opts *o, struct audit_verify *v,
+			  struct hmac_sha256_ctx *key)
+{
+	uint8_t bytes[AUDIT_KEY_LEN];
+	char *why;
+
+	if (o->tip && o->metrics) {
+		fprintf(stderr, "lockwarden-audit: --tip or --metrics, not both\n");
+		return -1;
+	}
+	if (o->tip && auditlog_anchor_parse(o->tip, &v->anchor) < 0) {
+		fprintf(stderr, "lockwarden-audit: invalid --tip '%s': SEQ:HASH or HASH"
+			" (64 hex digits)\n", o->tip);
+		return -1;
+	}
+	if (o->metrics && metrics_anchor(o->metrics, &v->anchor) < 0)
+		return -1;
+	v->have_anchor = o->tip || o->metrics;
+	if (!o->key)
+		return 0;
+	/* A copy an auditor keeps may have any mode: not checked here. */
+	if (audit_key_load(o->key, 0, bytes, &why) < 0) {
+		fprintf(stderr, "lockwarden-audit: %s\n", why);
+		free(why);
+		return -1;
+	}
+	hmac_sha256_set_key(key, AUDIT_KEY_LEN, bytes);
+	explicit_bzero(bytes, sizeof(bytes));
+	v->key = key;
+	return 0;
+}
+
+/* What the key and the exported tip vouch for, and what nothing checked. */
+static void print_checked(const struct opts *o, const struct audit_verify *v)
+{
+	if (!v->key)
+		printf("MAC: not checked (no --key): records rewritten with their hashes"
+		       " recomputed would pass\n");
+	else if (v->keyed)
+		printf("MAC: %llu records checked against the key (from seq %llu)%s\n",
+		       (unsigned long long)v->keyed, (unsigned long long)v->first_keyed_seq,
+		       v->unkeyed_before ? "; the older ones, written before the key, have no MAC:"
+		       " the chain into the first keyed record vouches for them" : "");
+	if (!v->have_anchor)
+		printf("exported tip: not checked (no --tip or --metrics): the newest records cut"
+		       " off together with the tip file would pass\n");
+	else if (v->anchor_matched)
+		printf("exported tip: found: the log up to it is the one the daemon exported\n");
+}
+
 static int verify(const struct opts *o)
 {
 	struct audit_verify v;
 	struct audit_segment *segs;
+	struct hmac_sha256_ctx key;
 	size_t n, nsegs = 0;
 	char *why = NULL;
 	int rc;
 
 	auditlog_verify_init(&v);
+	if (verify_against(o, &v, &key) < 0) {
+		auditlog_verify_free(&v);
+		return 2;
+	}
 	if (!o->no_tip) {
 		rc = auditlog_tip_read(o->log, &v.tip_seq, v.tip_hash);
 		v.have_tip = rc == 0;
@@ -529,6 +632,7 @@ static int verify(const struct opts *o)
 		printf(" (seq %llu..%llu)", (unsigned long long)v.first_seq,
 		       (unsigned long long)v.last_seq);
 	printf("\n");
+	print_checked(o, &v);
 	if (!v.problems) {
 		printf("OK: the chain is intact%s\n", v.have_tip ? " and ends at the tip" : "");
 		rc = 0;
@@ -602,6 +706,9 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "follow", no_argument, NULL, 'f' },
 		{ "no-tip", no_argument, NULL, 'T' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "tip", required_argument, NULL, 'P' },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -627,6 +734,9 @@ int main(int argc, char **argv)
 		case 'j': o.json = true; break;
 		case 'f': o.follow = true; break;
 		case 'T': o.no_tip = true; break;
+		case 'K': o.key = optarg; break;
+		case 'P': o.tip = optarg; break;
+		case 'M': o.metrics = optarg; break;
 		case 'v': o.verbose = true; break;
 		case 's':
 			if ((o.f.min_severity = severity_rank(optarg)) < 0) {

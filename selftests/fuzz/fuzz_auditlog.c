@@ -4,8 +4,9 @@
  * there may have left anything: a segment (plain or gzip, told by its
  * content) read line by line and verified as lockwarden-audit verify does,
  * and the last record and the tip file read as the daemon does at start
- * to continue the chain. The input's first line is the tip file, the rest
- * the log.
+ * to continue the chain. The input's first line is the tip file, and when
+ * it reads as one, the tip exported off the disk (SEQ:HASH); the rest is
+ * the log. Records are checked against a fixed key (mkseeds.py's).
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -17,6 +18,9 @@
 #include "util.h"
 
 #define LOG "audit.jsonl"
+#define KEY "lockwarden-fuzz-audit-key-000000"
+
+static struct hmac_sha256_ctx key;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -24,6 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	sandbox_enter(argc, argv);
+	hmac_sha256_set_key(&key, sizeof(KEY) - 1, (const uint8_t *)KEY);
 	return 0;
 }
 
@@ -36,7 +41,7 @@ static void put_file(const char *path, const uint8_t *p, size_t n)
 	close(fd);
 }
 
-static void verify(void)
+static void verify(const char *anchor)
 {
 	struct audit_verify v;
 	struct audit_reader *r;
@@ -46,6 +51,8 @@ static void verify(void)
 
 	auditlog_verify_init(&v);
 	v.have_tip = auditlog_tip_read(LOG, &v.tip_seq, v.tip_hash) == 0;
+	v.have_anchor = auditlog_anchor_parse(anchor, &v.anchor) == 0;
+	v.key = &key;
 	if (auditlog_reader_open(LOG, &r) < 0)
 		abort();
 	while ((rc = auditlog_reader_next(r, &line, &len, &why)) > 0) {
@@ -70,12 +77,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *nl = memchr(data, '\n', size);
 	size_t tip = nl ? (size_t)(nl - data) + 1 : size;
 	char *tip_path = auditlog_tip_path(LOG);
+	char *anchor = xstrndup((const char *)data, nl ? tip - 1 : tip);
 	struct audit_rec rec;
 	size_t partial;
 
 	put_file(tip_path, data, tip);
 	put_file(LOG, data + tip, size - tip);
-	verify();
+	verify(anchor);
+	free(anchor);
 	if (auditlog_last_record(LOG, &rec, &partial) == 0)
 		auditlog_rec_free(&rec);
 	free(tip_path);

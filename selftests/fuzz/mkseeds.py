@@ -6,6 +6,7 @@
 import copy
 import gzip
 import hashlib
+import hmac
 import json
 import os
 import struct
@@ -103,25 +104,35 @@ admin_max_clients=-1
 GENESIS = '0' * 64
 
 
-def sealed(records):
-    """Lines of an audit log: each object gets seq, prev and hash, as
-    auditlog_seal() writes them; returns (text, last seq, last hash)."""
+# fuzz_auditlog.c verifies with this key.
+FUZZ_KEY = b'lockwarden-fuzz-audit-key-000000'
+
+
+def sealed(records, keyed_from=None):
+    """Lines of an audit log: each object gets seq, prev, (from seq
+    keyed_from on) a MAC under FUZZ_KEY, and hash, as auditlog_seal()
+    writes them; returns (text, last seq, last hash)."""
     prev, out = GENESIS, []
     for seq, body in enumerate(records, 1):
         inner = body[1:-1]
         line = '{"seq":%d%s,"prev":"%s"' % (seq, ',' + inner if inner else '', prev)
+        if keyed_from and seq >= keyed_from:
+            mac = hmac.new(FUZZ_KEY, line.encode(), hashlib.sha256).hexdigest()
+            line += ',"mac":"%s"' % mac
         prev = hashlib.sha256(line.encode()).hexdigest()
         out.append('%s,"hash":"%s"}\n' % (line, prev))
     return ''.join(out).encode(), len(records), prev
 
 
-def audit_seed(records, tip=True, gz=False, cut=0):
-    text, seq, last = sealed(records)
+def audit_seed(records, tip=True, gz=False, cut=0, keyed_from=None, anchor=False):
+    text, seq, last = sealed(records, keyed_from)
     if cut:
         text = text[:-cut]
     if gz:
         text = gzip.compress(text, mtime=0)
     head = ('%020d %s\n' % (seq, last)).encode() if tip else b'\n'
+    if anchor:
+        head = ('%d:%s\n' % (seq, last)).encode()
     return head + text
 
 
@@ -138,6 +149,9 @@ AUDITLOG = {
     'gzip': audit_seed(EVENTS, gz=True),
     'no_tip': audit_seed(EVENTS, tip=False),
     'cut_short': audit_seed(EVENTS, cut=10),
+    'keyed': audit_seed(EVENTS, keyed_from=1),
+    'keyed_later': audit_seed(EVENTS, keyed_from=3),
+    'keyed_anchor': audit_seed(EVENTS, keyed_from=1, anchor=True),
     'gzip_cut': audit_seed(EVENTS, gz=True)[:-20],
     # Valid records (their hashes match) with members of unexpected types:
     # only a seed can reach them, a fuzzer cannot forge the hash.

@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "audit.h"
+#include "auditkey.h"
 #include "auditlog.h"
 #include "log.h"
 #include "timefmt.h"
@@ -35,10 +36,12 @@
 
 struct audit {
 	char *path, *tip_path;
+	const char *base, *tip_base;	/* their names in the log's directory */
 	uint64_t rotate_size;
 	unsigned int keep;
 	enum audit_fsync fsync;
 	size_t queue_max;
+	uint64_t tip_every;
 
 	/* The loop's side. */
 	struct loop *loop;
@@ -67,9 +70,12 @@ struct audit {
 	size_t nnotes;
 	struct audit_stats st;
 
-	/* The writer's own. */
+	/* The writer's own (the key among them: its state changes with every
+	 * record, away from the loop's fields). */
+	struct hmac_sha256_ctx key;	/* keyed once, before the writer starts */
+	bool keyed;			/* else records go without a MAC */
 	pthread_t writer;
-	int fd, tip_fd;
+	int dirfd, fd, tip_fd;
 	dev_t dev;
 	ino_t ino;
 	uint64_t size;			/* of the live log, as written by us */
@@ -77,6 +83,7 @@ struct audit {
 	char prev[SHA256_HEX_LEN + 1];
 	uint64_t written_seq;		/* ... and as far as they are on disk */
 	char written_hash[SHA256_HEX_LEN + 1];
+	uint64_t tip_logged;		/* the seq whose hash the daemon's log gave last */
 	bool chain_known;
 	struct buf batch;		/* taken from pending; sealed up to batch_pos */
 	size_t batch_pos;
@@ -90,6 +97,15 @@ struct audit {
 };
 
 /* ---- records ---- */
+
+/* A file's name in the log's directory. */
+static const char *name_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
 
 struct json_object *audit_record(const char *event)
 {
@@ -290,26 +306,47 @@ static void recover_chain(struct audit *a)
 	a->chain_known = true;
 	a->written_seq = a->seq;
 	memcpy(a->written_hash, a->prev, sizeof(a->written_hash));
+	a->tip_logged = a->written_seq;
 	pthread_mutex_lock(&a->mu);
 	a->st.last_seq = a->seq;
+	memcpy(a->st.tip_hash, a->prev, sizeof(a->st.tip_hash));
 	pthread_mutex_unlock(&a->mu);
+}
+
+/* The log's directory, afresh (it may have been replaced): every file of
+ * the log is opened relative to it, none through a symlink. */
+static int open_dir(struct audit *a)
+{
+	size_t dlen = a->base - a->path;
+	int mk = 0, fd;
+
+	if (dlen > 1) {
+		char *dir = xstrndup(a->path, dlen - 1);
+
+		mk = mkdir_p(dir, 0750);
+		free(dir);
+	}
+	fd = open_dir_of(a->path, &a->base);
+	if (fd < 0) {
+		/* No directory: why it could not be made is the real reason. */
+		fail(a, fd == -ENOENT && mk < 0 ? -mk : -fd, "open");
+		return -1;
+	}
+	safe_close(a->dirfd);
+	a->dirfd = fd;
+	return 0;
 }
 
 static int open_log(struct audit *a)
 {
-	char *dir = xstrdup(a->path), *slash = strrchr(dir, '/');
 	struct stat st;
-	int mk = 0;
 
-	if (slash && slash != dir) {
-		*slash = '\0';
-		mk = mkdir_p(dir, 0750);
-	}
-	free(dir);
-	a->fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (open_dir(a) < 0)
+		return -1;
+	a->fd = openat(a->dirfd, a->base, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+		       0640);
 	if (a->fd < 0 || fstat(a->fd, &st) < 0) {
-		/* No directory: why it could not be made is the real reason. */
-		fail(a, errno == ENOENT && mk < 0 ? -mk : errno, "open");
+		fail(a, errno, "open");
 		a->fd = safe_close(a->fd);
 		return -1;
 	}
@@ -317,7 +354,8 @@ static int open_log(struct audit *a)
 	a->ino = st.st_ino;
 	a->size = st.st_size;
 	if (a->tip_fd < 0)
-		a->tip_fd = open(a->tip_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+		a->tip_fd = openat(a->dirfd, a->tip_base, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+				   0640);
 	if (!a->chain_known)
 		recover_chain(a);
 	return 0;
@@ -338,7 +376,8 @@ static void check_identity(struct audit *a)
 			   (unsigned long long)a->size, (unsigned long long)own.st_size);
 		a->size = own.st_size;
 	}
-	if (stat(a->path, &st) == 0 && st.st_dev == a->dev && st.st_ino == a->ino)
+	if (fstatat(a->dirfd, a->base, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == a->dev &&
+	    st.st_ino == a->ino)
 		return;
 	note_event(a, "audit_damaged", "critical",
 		   "the live log was removed or replaced behind the daemon's back; writing a new one");
@@ -356,7 +395,7 @@ static void seal_chunk(struct audit *a)
 	while (p < end && a->out.len - start < SEAL_CHUNK) {
 		const char *nl = memchr(p, '\n', end - p);
 
-		auditlog_seal(&a->out, ++a->seq, p, nl - p, a->prev);
+		auditlog_seal(&a->out, ++a->seq, p, nl - p, a->prev, a->keyed ? &a->key : NULL);
 		p = nl + 1;
 	}
 	a->batch_pos = p - (const char *)a->batch.data;
@@ -369,6 +408,19 @@ static void trim(struct buf *b)
 		buf_free(b);
 }
 
+/* The tip off the log's disk: the daemon's log (the journal) gives it every
+ * tip_every records (0: never), and at the end; verify --tip checks the log
+ * against it. */
+static void log_tip(struct audit *a)
+{
+	if (a->tip_logged == a->written_seq)
+		return;
+	a->tip_logged = a->written_seq;
+	log_warn("audit log %s: tip seq %llu hash %s (for lockwarden-audit verify --tip %llu:%s)",
+		 a->path, (unsigned long long)a->written_seq, a->written_hash,
+		 (unsigned long long)a->written_seq, a->written_hash);
+}
+
 static void write_tip(struct audit *a)
 {
 	char tip[128];
@@ -379,6 +431,8 @@ static void write_tip(struct audit *a)
 		a->st.write_errors++;
 		pthread_mutex_unlock(&a->mu);
 	}
+	if (a->tip_every && a->written_seq / a->tip_every != a->tip_logged / a->tip_every)
+		log_tip(a);
 }
 
 /*
@@ -437,6 +491,7 @@ static int write_chunk(struct audit *a, size_t n)
 	pthread_mutex_lock(&a->mu);
 	a->st.written += records;
 	a->st.last_seq = a->written_seq;
+	memcpy(a->st.tip_hash, a->written_hash, sizeof(a->st.tip_hash));
 	pthread_mutex_unlock(&a->mu);
 	buf_consume(&a->out, n);
 	if (!a->out.len)
@@ -455,7 +510,8 @@ static void write_out(struct audit *a)
 
 /* ---- segments ---- */
 
-static int compress_segment(const char *plain, const char *gz_path)
+/* Names in dfd, the log's directory. */
+static int compress_segment(int dfd, const char *plain, const char *gz_path)
 {
 	char *tmp = xasprintf("%s.tmp", gz_path);
 	int in = -1, fd = -1, rc = 0;
@@ -463,10 +519,14 @@ static int compress_segment(const char *plain, const char *gz_path)
 	char buf[65536];
 	ssize_t n;
 
-	in = open(plain, O_RDONLY | O_CLOEXEC);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (in < 0 || fd < 0) {
+	in = openat(dfd, plain, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0) {
 		rc = -errno;
+		goto out;
+	}
+	fd = create_tmp(dfd, tmp, 0640);
+	if (fd < 0) {
+		rc = fd;
 		goto out;
 	}
 	/* gzclose closes its fd: give it a copy, fsync ours afterwards. Level
@@ -490,15 +550,15 @@ static int compress_segment(const char *plain, const char *gz_path)
 	gz = NULL;
 	if (!rc && fsync(fd) < 0)
 		rc = -errno;
-	if (!rc && rename(tmp, gz_path) < 0)
+	if (!rc && renameat(dfd, tmp, dfd, gz_path) < 0)
 		rc = -errno;
 out:
 	if (gz)
 		gzclose(gz);
 	safe_close(in);
+	if (rc && fd >= 0)
+		unlinkat(dfd, tmp, 0);
 	safe_close(fd);
-	if (rc)
-		unlink(tmp);
 	free(tmp);
 	return rc;
 }
@@ -509,9 +569,13 @@ static void *tidy_main(void *arg)
 {
 	struct audit *a = arg;
 	struct audit_segment *segs;
+	const char *base;
+	int dfd;
 	size_t n;
 
-	if (auditlog_segments(a->path, &segs, &n) == 0) {
+	/* A directory fd of its own: the writer may reopen its one meanwhile. */
+	dfd = open_dir_of(a->path, &base);
+	if (dfd >= 0 && auditlog_segments(a->path, &segs, &n) == 0) {
 		for (size_t i = 0; i < n; i++) {
 			char *plain = auditlog_segment_path(a->path, segs[i].last_seq, false);
 			int rc = 0;
@@ -519,7 +583,7 @@ static void *tidy_main(void *arg)
 			if (!segs[i].live && !segs[i].gz) {
 				char *gz = auditlog_segment_path(a->path, segs[i].last_seq, true);
 
-				rc = compress_segment(plain, gz);
+				rc = compress_segment(dfd, name_of(plain), name_of(gz));
 				free(gz);
 			}
 			if (rc < 0) {
@@ -530,12 +594,13 @@ static void *tidy_main(void *arg)
 					   "cannot compress segment %s: %s; it stays uncompressed",
 					   plain, strerror(-rc));
 			} else if (!segs[i].live && (!segs[i].gz || segs[i].stale_plain)) {
-				unlink(plain);
+				unlinkat(dfd, name_of(plain), 0);
 			}
 			free(plain);
 		}
 		auditlog_segments_free(segs, n);
 	}
+	safe_close(dfd);
 	pthread_mutex_lock(&a->mu);
 	a->tidy_done = true;
 	pthread_cond_signal(&a->wake);
@@ -558,7 +623,7 @@ static void rotate(struct audit *a)
 		return;
 	fdatasync(a->fd);
 	seg = auditlog_segment_path(a->path, a->written_seq, false);
-	if (rename(a->path, seg) < 0) {
+	if (renameat(a->dirfd, a->base, a->dirfd, name_of(seg)) < 0) {
 		/* Keep writing the live log; rotation is tried after the next write. */
 		if (!a->rotate_failing)
 			note_event(a, "audit_rotate_failed", "warning",
@@ -621,12 +686,12 @@ static void expire_segments(struct audit *a)
 			json_object_object_add(rec, "last_hash", json_object_new_string(next.prev));
 		auditlog_rec_free(&next);
 		text = json_object_to_json_string_length(rec, JSON_FLAGS, &len);
-		auditlog_seal(&a->out, ++a->seq, text, len, a->prev);
+		auditlog_seal(&a->out, ++a->seq, text, len, a->prev, a->keyed ? &a->key : NULL);
 		json_object_put(rec);
 		write_out(a);
 		if (a->failing)
 			break;
-		if (unlink(segs[i].path) == 0) {
+		if (unlinkat(a->dirfd, name_of(segs[i].path), 0) == 0) {
 			pthread_mutex_lock(&a->mu);
 			a->st.segments_removed++;
 			pthread_mutex_unlock(&a->mu);
@@ -738,6 +803,31 @@ static void *writer_main(void *arg)
 
 /* ---- the loop's side ---- */
 
+/* The key, before the writer starts. Without one the log goes on, without
+ * MACs, and says why: the daemon serves its locks whatever the log does. */
+static void load_key(struct audit *a, const char *path)
+{
+	uint8_t key[AUDIT_KEY_LEN];
+	char *why;
+	int rc;
+
+	if (!path)
+		return;
+	rc = audit_key_load(path, AUDIT_KEY_CREATE | AUDIT_KEY_PRIVATE, key, &why);
+	if (rc < 0) {
+		note_event(a, "audit_key_failed", "critical", "%s; records are written without a"
+			   " MAC until it is fixed and the daemon reloaded", why);
+		free(why);
+		return;
+	}
+	hmac_sha256_set_key(&a->key, AUDIT_KEY_LEN, key);
+	explicit_bzero(key, sizeof(key));
+	a->keyed = true;
+	if (rc == 1)
+		note_event(a, "audit_key_created", "info", "made the audit key %s: records from"
+			   " here on carry a MAC under it", path);
+}
+
 int audit_open(const struct audit_config *cfg, struct loop *loop, audit_notify_fn notify,
 	       void *data, struct audit **out)
 {
@@ -748,6 +838,9 @@ int audit_open(const struct audit_config *cfg, struct loop *loop, audit_notify_f
 
 	a->path = xstrdup(cfg->path);
 	a->tip_path = auditlog_tip_path(cfg->path);
+	a->base = name_of(a->path);
+	a->tip_base = name_of(a->tip_path);
+	a->tip_every = cfg->tip_every;
 	a->rotate_size = cfg->rotate_size;
 	a->keep = cfg->keep;
 	a->fsync = cfg->fsync;
@@ -755,7 +848,7 @@ int audit_open(const struct audit_config *cfg, struct loop *loop, audit_notify_f
 	a->loop = loop;
 	a->notify = notify;
 	a->data = data;
-	a->fd = a->tip_fd = -1;
+	a->dirfd = a->fd = a->tip_fd = -1;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -770,6 +863,7 @@ int audit_open(const struct audit_config *cfg, struct loop *loop, audit_notify_f
 		safe_close(efd);
 		goto fail;
 	}
+	load_key(a, cfg->key_path);
 	/* Signals are the loop's (a signalfd): the threads take none. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -835,6 +929,7 @@ void audit_close(struct audit *a)
 	pthread_cond_signal(&a->wake);
 	pthread_mutex_unlock(&a->mu);
 	pthread_join(a->writer, NULL);
+	log_tip(a);
 	left = a->pending.len + a->batch.len - a->batch_pos + a->out.len + a->local.len;
 	if (left)
 		log_error("audit log %s: %zu bytes of records could not be written: %s",
@@ -846,6 +941,8 @@ void audit_close(struct audit *a)
 	free(a->notes);
 	safe_close(a->fd);
 	safe_close(a->tip_fd);
+	safe_close(a->dirfd);
+	explicit_bzero(&a->key, sizeof(a->key));
 	buf_free(&a->local);
 	buf_free(&a->pending);
 	buf_free(&a->batch);

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "loop.h"
+#include "sha256.h"
 
 enum audit_fsync {
 	AUDIT_FSYNC_NEVER,
@@ -33,6 +34,9 @@ enum audit_fsync {
 
 struct audit_config {
 	const char *path;
+	const char *key_path;		/* the HMAC key (auditkey.h); NULL: no MACs */
+	uint64_t tip_every;		/* give the tip to the daemon's log this often (0: only
+					 * at the close) */
 	uint64_t rotate_size;		/* rotate past this many bytes; 0 never */
 	unsigned int keep;		/* rotated segments kept; 0 all */
 	enum audit_fsync fsync;
@@ -44,6 +48,7 @@ struct audit_stats {
 	uint64_t lost;			/* records dropped: the queue was full */
 	uint64_t write_errors;		/* failed attempts to open or write */
 	uint64_t last_seq;		/* newest record on disk */
+	char tip_hash[SHA256_HEX_LEN + 1];	/* ... and its hash */
 	uint64_t rotations;
 	uint64_t segments_removed;
 	uint64_t compress_errors;

@@ -18,11 +18,14 @@
 #define HASH_KEY	",\"hash\":\""
 /* ,"hash":"<64 hex>"} */
 #define HASH_SUFFIX_LEN	(sizeof(HASH_KEY) - 1 + SHA256_HEX_LEN + 2)
+#define MAC_KEY		",\"mac\":\""
+/* ,"mac":"<64 hex>" */
+#define MAC_LEN		(sizeof(MAC_KEY) - 1 + SHA256_HEX_LEN + 1)
 
 /* ---- records ---- */
 
 void auditlog_seal(struct buf *out, uint64_t seq, const char *obj, size_t len,
-		   char prev[SHA256_HEX_LEN + 1])
+		   char prev[SHA256_HEX_LEN + 1], struct hmac_sha256_ctx *key)
 {
 	size_t start = out->len;
 	char head[40];
@@ -38,6 +41,14 @@ void auditlog_seal(struct buf *out, uint64_t seq, const char *obj, size_t len,
 	buf_append(out, ",\"prev\":\"", 9);
 	buf_append(out, prev, SHA256_HEX_LEN);
 	buf_append(out, "\"", 1);
+	if (key) {
+		char mac[SHA256_HEX_LEN + 1];
+
+		hmac_sha256_hex(key, out->data + start, out->len - start, mac);
+		buf_append(out, MAC_KEY, sizeof(MAC_KEY) - 1);
+		buf_append(out, mac, SHA256_HEX_LEN);
+		buf_append(out, "\"", 1);
+	}
 	sha256_hex(out->data + start, out->len - start, prev);
 	buf_append(out, HASH_KEY, sizeof(HASH_KEY) - 1);
 	buf_append(out, prev, SHA256_HEX_LEN);
@@ -106,6 +117,21 @@ int auditlog_parse(const char *line, size_t len, struct audit_rec *r, char **why
 	    memcmp(hash_at + sizeof(HASH_KEY) - 1, r->hash, SHA256_HEX_LEN)) {
 		*why = xstrdup("\"hash\" is not the last member");
 		goto out;
+	}
+	if (json_object_object_get_ex(r->obj, "mac", NULL)) {
+		const char *mac_at = hash_at - MAC_LEN;
+
+		if (!get_hash(r->obj, "mac", r->mac)) {
+			*why = xstrdup("\"mac\" is not 64 hex digits");
+			goto out;
+		}
+		if (hash_at - line < (ptrdiff_t)MAC_LEN ||
+		    memcmp(mac_at, MAC_KEY, sizeof(MAC_KEY) - 1) ||
+		    memcmp(mac_at + sizeof(MAC_KEY) - 1, r->mac, SHA256_HEX_LEN)) {
+			*why = xstrdup("\"mac\" is not the member before \"hash\"");
+			goto out;
+		}
+		r->mac_at = mac_at - line;
 	}
 	sha256_hex(line, hash_at - line, actual);
 	if (strcmp(actual, r->hash)) {
@@ -275,7 +301,7 @@ int auditlog_reader_open(const char *path, struct audit_reader **out)
 	uint8_t magic[2];
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	r = xcalloc(1, sizeof(*r));
@@ -442,7 +468,7 @@ int auditlog_last_record(const char *path, struct audit_rec *r, size_t *partial)
 	int fd, rc;
 	uint8_t magic[2];
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {
@@ -488,6 +514,25 @@ out:
 }
 
 /* ---- verification ---- */
+
+int auditlog_anchor_parse(const char *s, struct audit_anchor *a)
+{
+	const char *colon = strchr(s, ':');
+	char *end;
+
+	a->seq = 0;
+	if (colon) {
+		errno = 0;
+		a->seq = strtoull(s, &end, 10);
+		if (errno || end != colon || !a->seq)
+			return -EINVAL;
+		s = colon + 1;
+	}
+	if (!is_hash(s, strlen(s)))
+		return -EINVAL;
+	memcpy(a->hash, s, SHA256_HEX_LEN + 1);
+	return 0;
+}
 
 void auditlog_verify_init(struct audit_verify *v)
 {
@@ -591,6 +636,53 @@ static enum link check_link(struct audit_verify *v, const char *where, const str
 	return *why ? LINK_BROKEN : LINK_OK;
 }
 
+/* The MAC, when there is a key: after the first keyed record, every one. */
+static void check_mac(struct audit_verify *v, const char *where, const struct audit_rec *r,
+		      const char *line, char **why)
+{
+	char mac[SHA256_HEX_LEN + 1];
+
+	if (!v->key)
+		return;
+	if (!r->mac_at) {
+		if (!v->keyed) {
+			v->unkeyed_before++;
+			return;
+		}
+		if (!*why)
+			problem(v, v->ord * 2, why, "%s: seq %" PRIu64 ": no MAC after records that"
+				" have one: forged, or written while the daemon had no key (its"
+				" audit_key_failed record says why)", where, r->seq);
+		return;
+	}
+	hmac_sha256_hex(v->key, line, r->mac_at, mac);
+	if (strcmp(mac, r->mac)) {
+		if (!*why)
+			problem(v, v->ord * 2, why, "%s: seq %" PRIu64 ": its MAC does not match under"
+				" the key: rewritten (with the hashes recomputed), or written under"
+				" another key", where, r->seq);
+		return;
+	}
+	if (!v->keyed++)
+		v->first_keyed_seq = r->seq;
+}
+
+/* The tip exported off the log's disk: the record it names must be this one. */
+static void check_anchor(struct audit_verify *v, const char *where, const struct audit_rec *r,
+			 char **why)
+{
+	bool same_hash = !strcmp(r->hash, v->anchor.hash);
+
+	if (!v->have_anchor || (v->anchor.seq ? r->seq != v->anchor.seq : !same_hash))
+		return;
+	v->anchor_seen = true;
+	v->anchor_matched = same_hash;
+	if (!same_hash && !*why)
+		problem(v, v->ord * 2, why, "%s: seq %" PRIu64 ": not the record of the exported tip"
+			" (hash %.12s...): rewritten after the tip was exported", where, r->seq,
+			v->anchor.hash);
+}
+
 int auditlog_verify_line(struct audit_verify *v, const char *file, uint64_t seg_last,
 			 unsigned long lineno, const char *line, size_t len, char **why)
 {
@@ -613,6 +705,8 @@ int auditlog_verify_line(struct audit_verify *v, const char *file, uint64_t seg_
 	} else {
 		if (check_link(v, where, &r, seg_last, why) == LINK_SKIP)
 			goto out;
+		check_mac(v, where, &r, line, why);
+		check_anchor(v, where, &r, why);
 		v->records++;
 		note_removal(v, &r);
 	}
@@ -668,6 +762,23 @@ int auditlog_verify_end(struct audit_verify *v, char **why)
 			     "..%" PRIu64 " are missing (cut off the end)",
 			     v->last_where ? v->last_where : "the start", v->last_seq, v->tip_seq,
 			     v->last_seq + 1, v->tip_seq);
+	if (v->have_anchor && !v->anchor_seen) {
+		char *tip = v->anchor.seq ? xasprintf("seq %" PRIu64 ", hash %s", v->anchor.seq,
+						      v->anchor.hash) :
+			    xasprintf("hash %s", v->anchor.hash);
+
+		free(*why);
+		rc = problem(v, v->ord * 2 + 1, why, "the exported tip (%s) is not in the log:"
+			     " the records up to it were rewritten or cut off, or rotated out by"
+			     " retention", tip);
+		free(tip);
+	}
+	if (v->key && v->records && !v->keyed) {
+		free(*why);
+		rc = problem(v, v->ord * 2 + 1, why, "none of the %" PRIu64 " records has a MAC the"
+			     " key vouches for: rewritten wholesale, or never written with this key",
+			     v->records);
+	}
 	if (!v->first_where)
 		return rc;
 	if (v->first_seq == 1)

@@ -5,12 +5,16 @@
  * A record is one line, a JSON object that starts with its sequence number
  * and ends with the hash chain:
  *
- *   {"seq":42,"event":"lock_acquire",...,"prev":"<hash of 41>","hash":"<hash>"}
+ *   {"seq":42,"event":"lock_acquire",...,"prev":"<hash of 41>","mac":"<mac>","hash":"<hash>"}
  *
- * where hash = SHA-256 of the line's bytes up to (not including)
- * ,"hash": — so the hash covers seq, content and prev, and the check needs
- * no JSON canonical form: the bytes are the record. The first record ever
- * has prev = 64 zeros.
+ * where mac = HMAC-SHA-256 under the audit key (auditkey.h) of the line's
+ * bytes up to (not including) ,"mac": and hash = SHA-256 of the bytes up
+ * to ,"hash": — so the hash covers seq, content, prev and mac, and the
+ * checks need no JSON canonical form: the bytes are the record. The first
+ * record ever has prev = 64 zeros. Since each MAC covers prev, the MACs
+ * chain too: rewriting any record and recomputing the hashes after it
+ * needs the key for every MAC from there on. Records written without a key
+ * (none could be read) have no "mac".
  *
  * Files: the live log PATH; rotated segments PATH.<last seq, 12 digits>.gz
  * (briefly PATH.<last seq> while being compressed); PATH.tip, the seq and
@@ -35,16 +39,18 @@
 /*
  * Append the sealed line for a record: obj/len is a JSON object as json-c
  * prints it ("{...}", no newline); prev is the chain's hash so far and
- * becomes this record's.
+ * becomes this record's; key (NULL: no MAC) is keyed with the audit key.
  */
 void auditlog_seal(struct buf *out, uint64_t seq, const char *obj, size_t len,
-		   char prev[SHA256_HEX_LEN + 1]);
+		   char prev[SHA256_HEX_LEN + 1], struct hmac_sha256_ctx *key);
 
 struct audit_rec {
 	struct json_object *obj;	/* the whole record; NULL when malformed */
 	uint64_t seq;
 	char prev[SHA256_HEX_LEN + 1];
 	char hash[SHA256_HEX_LEN + 1];
+	char mac[SHA256_HEX_LEN + 1];
+	size_t mac_at;			/* the bytes the MAC covers; 0: no MAC */
 };
 
 enum auditlog_check {
@@ -124,9 +130,12 @@ int auditlog_last_record(const char *path, struct audit_rec *r, size_t *partial)
 /* ---- verification ---- */
 
 struct audit_anchor {
-	uint64_t seq;
+	uint64_t seq;			/* 0: any record with this hash */
 	char hash[SHA256_HEX_LEN + 1];
 };
+
+/* "SEQ:HASH" or "HASH", as the journal's and the metrics' tip give it. */
+int auditlog_anchor_parse(const char *s, struct audit_anchor *a);
 
 /*
  * Checks records in log order and remembers every problem, reporting the
@@ -138,9 +147,18 @@ struct audit_verify {
 	bool have_tip;
 	uint64_t tip_seq;
 	char tip_hash[SHA256_HEX_LEN + 1];
+	/* in: the audit key (NULL: MACs not checked) */
+	struct hmac_sha256_ctx *key;
+	/* in: a tip exported off the log's disk, to be found in the chain */
+	bool have_anchor;
+	struct audit_anchor anchor;
 
 	/* out */
 	uint64_t records;		/* valid records seen */
+	uint64_t keyed;			/* ... whose MAC the key vouches for */
+	uint64_t unkeyed_before;	/* ... with no MAC, before the first keyed one */
+	uint64_t first_keyed_seq;
+	bool anchor_seen, anchor_matched;
 	uint64_t last_seq;
 	unsigned long problems;
 	char *first_problem;		/* "FILE:LINE: seq N: what" */

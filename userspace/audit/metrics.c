@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +119,7 @@ static void sample(FILE *f, const struct metric *m, const char *lv, const char *
 
 char *metrics_render(struct json_object *status)
 {
-	struct json_object *v, *version;
+	struct json_object *v, *version, *seq;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
@@ -154,30 +155,48 @@ char *metrics_render(struct json_object *status)
 			first = false;
 		}
 	}
+	/* The audit chain's tip, off the log's disk: a label, as a hash is no
+	 * number; lockwarden-audit verify --metrics checks the log against it. */
+	if ((v = lookup(status, "audit.tip_hash")) && (seq = lookup(status, "audit.last_seq")) &&
+	    json_object_get_string_len(v))
+		fprintf(f, "# HELP lockwarden_audit_tip Newest record of the audit log: its hash, and"
+			" its sequence number as the value\n# TYPE lockwarden_audit_tip gauge\n"
+			"lockwarden_audit_tip{hash=\"%s\"} %" PRIu64 "\n", json_object_get_string(v),
+			(uint64_t)json_object_get_uint64(seq));
 	fclose(f);
 	return text;
 }
 
+/* In the file's directory, never through a symlink: the directory may be
+ * one others can write (a textfile collector's). */
 static void write_file(struct metrics *m)
 {
 	struct json_object *st = m->collect(m->data);
 	char *text = metrics_render(st);
-	int fd, rc = 0;
+	const char *base;
+	int dfd, fd = -1, rc = 0;
 
 	json_object_put(st);
-	fd = open(m->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || (rc = write_all(fd, text, strlen(text))) < 0 || rename(m->tmp, m->path) < 0) {
-		if (!rc)
-			rc = -errno;
+	dfd = open_dir_of(m->path, &base);
+	if (dfd < 0)
+		rc = dfd;
+	else if ((fd = create_tmp(dfd, m->tmp, 0644)) < 0)
+		rc = fd;
+	else if ((rc = write_all(fd, text, strlen(text))) == 0 &&
+		 renameat(dfd, m->tmp, dfd, base) < 0)
+		rc = -errno;
+	if (rc < 0) {
 		if (!m->failing)
 			log_warn("cannot write the metrics file %s: %s (said once)", m->path,
 				 strerror(-rc));
 		m->failing = true;
-		unlink(m->tmp);
+		if (fd >= 0)
+			unlinkat(dfd, m->tmp, 0);
 	} else {
 		m->failing = false;
 	}
 	safe_close(fd);
+	safe_close(dfd);
 	free(text);
 }
 
@@ -193,10 +212,12 @@ int metrics_new(const char *path, unsigned int interval_s, struct loop *loop,
 		metrics_collect_fn collect, void *data, struct metrics **out)
 {
 	struct metrics *m = xcalloc(1, sizeof(*m));
+	const char *slash = strrchr(path, '/');
 
 	m->path = xstrdup(path);
-	/* Not *.prom: the collector must not read it half-written. */
-	m->tmp = xasprintf("%s.tmp", path);
+	/* Not *.prom: the collector must not read it half-written. In the
+	 * file's directory, by name. */
+	m->tmp = xasprintf("%s.tmp", slash ? slash + 1 : path);
 	m->interval_s = interval_s;
 	m->loop = loop;
 	m->collect = collect;

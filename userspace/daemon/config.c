@@ -139,6 +139,8 @@ static const struct conf_key keys[] = {
 	KEY(audit_rotate_keep,	CONF_UINT,	NULL),
 	KEY(audit_fsync,	CONF_STRING,	check_fsync),
 	KEY(audit_queue_size,	CONF_UINT,	check_queue_size),
+	KEY(audit_key,		CONF_STRING,	check_abs_path),
+	KEY(audit_tip_every,	CONF_UINT,	NULL),
 	KEY(alert_hook,		CONF_STRING,	check_abs_path),
 	KEY(alert_hook_timeout,	CONF_UINT,	check_positive),
 	KEY(alert_hook_max_per_minute, CONF_UINT, NULL),
@@ -154,6 +156,7 @@ static const struct conf_key keys[] = {
 	KEY(guard_image_dirs,	CONF_STRLIST,	check_abs_paths),
 	KEY(guard_answer_timeout_ms, CONF_UINT,	check_positive),
 	KEY(guard_timeout_answer, CONF_STRING,	check_allow_deny),
+	KEY(guard_repeat_window, CONF_UINT,	NULL),
 };
 
 /* Set a default list; a value in the file replaces it. */
@@ -176,6 +179,10 @@ void config_defaults(struct config *cfg)
 	cfg->audit_rotate_keep = 10;
 	cfg->audit_fsync = xstrdup("critical");
 	cfg->audit_queue_size = 4 << 20;
+	/* Outside the log's directory: whoever may write the log must not
+	 * read the key. */
+	cfg->audit_key = xstrdup("/var/lib/lockwarden/audit.key");
+	cfg->audit_tip_every = 1000;
 	cfg->alert_hook_timeout = 10;
 	cfg->alert_hook_max_per_minute = 10;
 	cfg->metrics_interval = 15;
@@ -193,6 +200,7 @@ void config_defaults(struct config *cfg)
 	strlist_set(&cfg->guard_image_dirs, (const char *[]){ "/var/lib/libvirt/images", NULL });
 	cfg->guard_answer_timeout_ms = 1000;
 	cfg->guard_timeout_answer = xstrdup("allow");
+	cfg->guard_repeat_window = 10;
 }
 
 void strlist_free(struct strlist *l)

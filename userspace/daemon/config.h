@@ -29,6 +29,9 @@ struct config {
 	unsigned int audit_rotate_size;	/* bytes; 0: never rotate */
 	unsigned int audit_rotate_keep;	/* rotated segments kept; 0: all */
 	char *audit_fsync;		/* "always", "critical", "never" */
+	char *audit_key;		/* the audit log's HMAC key file */
+	unsigned int audit_tip_every;	/* records between tips in the daemon's log; 0 never */
+	unsigned int guard_repeat_window; /* s: one opener's repeated records folded; 0 never */
 	unsigned int audit_queue_size;	/* bytes of records waiting for the disk */
 	char *alert_hook;		/* run with each alert as JSON on stdin */
 	unsigned int alert_hook_timeout;	/* seconds before a hook is killed */

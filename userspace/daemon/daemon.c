@@ -282,6 +282,8 @@ static int open_reporting(struct daemon *d)
 {
 	struct audit_config ac = {
 		.path = d->cfg.audit_log,
+		.key_path = d->cfg.audit_key,
+		.tip_every = d->cfg.audit_tip_every,
 		.rotate_size = d->cfg.audit_rotate_size,
 		.keep = d->cfg.audit_rotate_keep,
 		.queue_max = d->cfg.audit_queue_size,

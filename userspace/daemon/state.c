@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <linux/close_range.h>
 #include <unistd.h>
+#include <nettle/base64.h>
 
 #include "daemon.h"
 #include "events.h"
@@ -284,50 +285,34 @@ static void settle_unclaimed(struct daemon *d, const char *why)
 
 /* ---- base64, for unsent and unparsed bytes of a connection ---- */
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 static char *b64_encode(const uint8_t *p, size_t n)
 {
-	char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
+	char *out = xmalloc(BASE64_ENCODE_RAW_LENGTH(n) + 1);
 
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = p[i] << 16 | (i + 1 < n ? p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-
-		*o++ = b64[v >> 18 & 63];
-		*o++ = b64[v >> 12 & 63];
-		*o++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
-		*o++ = i + 2 < n ? b64[v & 63] : '=';
-	}
-	*o = '\0';
+	base64_encode_raw(out, n, p);
+	out[BASE64_ENCODE_RAW_LENGTH(n)] = '\0';
 	return out;
 }
 
+/* Strict, as the format is written: padded, no line breaks or spaces
+ * (nettle's decoder would skip those). */
 static int b64_decode(const char *s, struct buf *out)
 {
-	size_t n = strlen(s);
-	uint32_t v = 0;
-	int bits = 0;
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+	struct base64_decode_ctx ctx;
+	size_t n = strlen(s), got;
 
-	if (n % 4)
+	if (n % 4 || strspn(s, alphabet) != n)
 		return -EINVAL;
-	buf_reserve(out, n / 4 * 3);
-	for (size_t i = 0; i < n; i++) {
-		const char *c = strchr(b64, s[i]);
-
-		if (s[i] == '=') {
-			if (i < n - 2 || (i == n - 2 && s[n - 1] != '='))
-				return -EINVAL;
-			continue;
-		}
-		if (!c || !s[i])
-			return -EINVAL;
-		v = v << 6 | (uint32_t)(c - b64);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out->data[out->len++] = v >> bits;
-		}
-	}
+	if (!n)
+		return 0;
+	buf_reserve(out, BASE64_DECODE_LENGTH(n));
+	base64_decode_init(&ctx);
+	if (!base64_decode_update(&ctx, &got, out->data + out->len, n, s) ||
+	    !base64_decode_final(&ctx))
+		return -EINVAL;
+	out->len += got;
 	return 0;
 }
 

@@ -23,6 +23,7 @@ static struct json_object *audit_status(struct daemon *d)
 	json_object_object_add(o, "fsync", json_object_new_string(d->cfg.audit_fsync));
 	add_u64(o, "records", st.written);
 	add_u64(o, "last_seq", st.last_seq);
+	json_object_object_add(o, "tip_hash", json_object_new_string(st.tip_hash));
 	add_u64(o, "lost", st.lost);
 	add_u64(o, "write_errors", st.write_errors);
 	add_u64(o, "rotations", st.rotations);

@@ -19,6 +19,7 @@
 #include "imagemap.h"
 #include "log.h"
 #include "procinfo.h"
+#include "repeats.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -106,6 +107,7 @@ struct guard {
 	struct fanmon *fan;
 	char *bpf_error, *fan_error;	/* why a monitor the config wants is missing */
 	struct guard_merge merge;
+	struct repeats *repeats;	/* one opener's repeated records, folded */
 	struct guard_counters n;
 
 	/* Re-exec: where the BPF monitor pins; what to undo if the exec fails. */
@@ -621,12 +623,25 @@ static void emit(void *data, struct guard_open *o)
 	enum severity sev = c == CLASS_MANAGEMENT ? SEV_INFO :
 				  guard_severity_of(a, o->exclusive);
 
+	struct json_object *rec;
+
 	if (o->denied)
 		g->n.denied[sev]++;
 	else
 		g->n.opens[c][sev]++;
-	daemon_report(g->d, guard_open_record(o, o->denied ? "denied" : guard_class_event(c), sev));
+	rec = guard_open_record(o, o->denied ? "denied" : guard_class_event(c), sev);
+	if (repeats_admit(g->repeats, rec))
+		daemon_report(g->d, rec);
+	else
+		json_object_put(rec);
 	guard_open_free(o);
+}
+
+static void report_repeated(void *data, struct json_object *rec)
+{
+	struct guard *g = data;
+
+	daemon_report(g->d, rec);
 }
 
 static void bpf_event(void *data, const struct ow_event *ev)
@@ -980,6 +995,7 @@ int guard_new(struct daemon *d, struct guard **out)
 	g->merge.loop = d->loop;
 	g->merge.emit = emit;
 	g->merge.data = g;
+	g->repeats = repeats_new(d->loop, d->cfg.guard_repeat_window * 1000, report_repeated, g);
 	g->pin_dir = pin_dir_for(d);
 	loop_timer_arm(d->loop, &g->start, 0, start_late);
 	*out = g;
@@ -1001,6 +1017,7 @@ void guard_free(struct guard *g)
 		bpfmon_poll(g->bpf);
 	bpfmon_free(g->bpf);
 	guard_merge_flush(&g->merge);
+	repeats_free(g->repeats);
 	bpfmon_unpin(g->pin_dir);
 	hashmap_foreach(&g->table, he, nx, i)
 		entry_free(he->value);
@@ -1049,6 +1066,7 @@ int guard_state_save(struct guard *g, struct json_object *obj)
 	if (g->bpf)
 		bpfmon_poll(g->bpf);
 	guard_merge_flush(&g->merge);
+	repeats_flush(g->repeats);
 	if (g->d->audit && audit_sync(g->d->audit, SAVE_SYNC_MS) < 0)
 		log_warn("guard: re-exec: the last open records could not be written out first");
 	if (g->bpf && (rc = bpfmon_save(g->bpf, g->pin_dir, o = json_object_new_object())) < 0) {

@@ -54,4 +54,15 @@ int unix_addr(struct sockaddr_un *sa, const char *path);
 /* mkdir -p with mode for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode);
 
+/*
+ * Files in a directory others may write (logs, metrics, keys) are opened
+ * relative to the directory, with O_NOFOLLOW: a planted symlink is never
+ * followed. open_dir_of: the directory holding path, opened; *base is the
+ * last component (in path). -errno.
+ */
+int open_dir_of(const char *path, const char **base);
+/* A temporary file name in dfd, created afresh with O_EXCL (a leftover or
+ * planted file or symlink of that name is removed, never written through). */
+int create_tmp(int dfd, const char *name, mode_t mode);
+
 #endif
