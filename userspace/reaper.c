@@ -127,6 +127,10 @@ void reaper_kill(struct reaper *r, int fd, pid_t pid)
 	if (rc < 0) {
 		if (rc != -ESRCH)
 			log_warn("Failed to kill off pid %d: %s", pid, strerror(-rc));
+		else
+			log_info("pid %d dropped its connection while holding leases; it has "
+				 "exited, so nothing is signalled (not even a process given "
+				 "its pid since)", pid);
 		close(fd);
 		free(v);
 		return;
