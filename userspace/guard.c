@@ -251,8 +251,10 @@ static void entry_value(const struct guard_entry *e, struct ow_value *v)
 				dup |= v->owners[k] == (__u32)r->owners[j].pid;
 			if (dup)
 				continue;
-			if (v->nowners < OW_MAX_OWNERS)
+			if (v->nowners < OW_MAX_OWNERS) {
 				v->owners[v->nowners] = r->owners[j].pid;
+				v->starts[v->nowners] = r->owners[j].start;
+			}
 			v->nowners++;
 		}
 	}
