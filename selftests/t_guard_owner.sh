@@ -102,6 +102,9 @@ scenario() {
 		daemon_stop
 		return
 	fi
+	# Start times tick at 10 ms: a newcomer in the owner's own tick would
+	# be taken for it (README). No real owner lives that short.
+	sleep 0.05
 	probe handoff
 	kid=${REPLY#handoff }
 	wait "$owner"

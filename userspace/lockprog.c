@@ -122,7 +122,8 @@ static int proc_register(struct daemon *d, struct client *c, struct xdr_in *in,
 	c->owner_pid = (pid_t)pid;
 	/* Now, while pid is still the owner's: a later one may get it. As
 	 * virtlockd, a pid that names no process is accepted all the same. */
-	if ((rc = ownerid_take(&c->ident, c->src.fd, c->pid, c->owner_pid)) < 0)
+	if ((rc = ownerid_take(&c->ident, c->src.fd, c->pid, c->owner_pid,
+			       clients_owner_ident(&d->clients, c->owner_pid))) < 0)
 		log_debug("client %llu: owner pid %u: %s; no process will be taken for that owner",
 			  (unsigned long long)c->id, pid, strerror(-rc));
 	rc = 0;
