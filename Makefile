@@ -63,7 +63,9 @@ SKELS	 := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/%.skel.h)
 
 TOOLS	:= $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 TESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
-	   $(filter-out selftests/lockd_plugin.c,$(wildcard selftests/*.c)))
+	   $(filter-out selftests/lockd_plugin.c selftests/oldkernel.c,$(wildcard selftests/*.c)))
+# LD_PRELOAD libraries the tests run a daemon with; no sanitizer in them.
+PRELOADS := $(BUILD)/selftests/oldkernel.so
 # Test programs that drive libvirt's own lockd.so.
 PLUGIN_TESTS := $(BUILD)/selftests/vmharness $(BUILD)/selftests/lockbench
 # libFuzzer targets (fuzz_*.c, each linked with the other .c files there),
@@ -77,7 +79,7 @@ DEPFLAGS := -MMD -MP
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps test bench run install clean fuzz
-all: $(BUILD)/lockwardend $(TOOLS) $(TESTS)
+all: $(BUILD)/lockwardend $(TOOLS) $(TESTS) $(PRELOADS)
 
 deps:
 	$(Q)bash scripts/deps.sh
@@ -130,6 +132,11 @@ $(PLUGIN_TESTS): $(BUILD)/selftests/%: selftests/%.c selftests/lockd_plugin.c se
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< selftests/lockd_plugin.c -lvirt -ldl -o $@
+
+$(PRELOADS): $(BUILD)/selftests/%.so: selftests/%.c
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(filter-out $(SANFLAGS),$(ALL_CFLAGS)) -fPIC -shared $< -ldl -o $@
 
 # The FUSE filesystem the guard's tests stall the fanotify monitor with:
 # libfuse3 for it alone.

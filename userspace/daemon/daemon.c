@@ -116,11 +116,13 @@ static void client_closed(void *data, struct client *c)
 	struct daemon *d = data;
 	int held = 0;
 
+	if (c->kind == CLIENT_LOCK && d->guard)
+		guard_client_owner(d->guard, c, false);
 	if (c->kind == CLIENT_LOCK && c->owner_pid && c->pid == c->owner_pid) {
 		events_owner_gone(d->audit, &d->spaces, c);
 		held = lockspaces_release_owner(&d->spaces, c->owner_pid);
 		if (held > 0)
-			reaper_kill(&d->reaper, c->src.fd, c->pid);
+			reaper_kill(&d->reaper, ownerid_steal_pidfd(&c->ident), c->pid);
 	}
 	if (client_allowed(d, c))
 		events_client(d->audit, c, CLIENT_EV_DISCONNECT, held);

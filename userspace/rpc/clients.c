@@ -29,6 +29,7 @@ static void client_free(struct client *c)
 	safe_close(c->src.fd);
 	buf_free(&c->rx);
 	buf_free(&c->tx);
+	ownerid_clear(&c->ident);
 	free(c->owner_name);
 	free(c);
 }
@@ -273,6 +274,7 @@ int clients_add(struct client_table *t, int fd, enum client_kind kind, struct cl
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	c->connect_time = now_real_ns();
+	c->ident = OWNERID_NONE;
 	c->src.fd = fd;
 	if ((rc = loop_add(t->loop, &c->src, fd, EPOLLIN, client_event)) < 0) {
 		c->src.fd = -1;		/* the caller still owns fd */
@@ -304,13 +306,26 @@ void client_index_owner(struct client *c)
 		hashmap_put(&c->table->owners, c->owner_key, c);
 }
 
-struct client *clients_owner(struct client_table *t, pid_t pid)
+static struct client *indexed_owner(struct client_table *t, pid_t pid)
 {
-	struct client *c;
 	char key[16];
 
 	snprintf(key, sizeof(key), "%d", pid);
-	if ((c = hashmap_get(&t->owners, key)))
+	return hashmap_get(&t->owners, key);
+}
+
+const struct ownerid *clients_owner_ident(struct client_table *t, pid_t pid)
+{
+	struct client *c = indexed_owner(t, pid);
+
+	return c ? &c->ident : NULL;
+}
+
+struct client *clients_owner(struct client_table *t, pid_t pid)
+{
+	struct client *c;
+
+	if ((c = indexed_owner(t, pid)))
 		return c;
 	/* Its indexed client went; another may have registered it too. */
 	clients_foreach(t, c) {

@@ -18,6 +18,7 @@
 #include "lock_protocol.h"
 #include "hashmap.h"
 #include "loop.h"
+#include "ownerid.h"
 #include "xdr.h"
 
 /* The largest frame accepted: libvirt's legacy payload limit. The lock
@@ -56,6 +57,7 @@ struct client {
 	unsigned int owner_id;
 	char *owner_name;
 	uint8_t owner_uuid[LOCK_UUID_LEN];
+	struct ownerid ident;		/* owner_pid's process, taken at REGISTER */
 
 	char owner_key[16];		/* in the owner index, when indexed */
 
@@ -108,6 +110,9 @@ struct client *clients_find(struct client_table *t, uint64_t id);
 void client_index_owner(struct client *c);
 /* A live client registered for owner pid (its VM name and uuid), or NULL. */
 struct client *clients_owner(struct client_table *t, pid_t pid);
+/* The identity of owner pid some live client holds, by the index alone
+ * (no scan: this is on every REGISTER), or NULL. */
+const struct ownerid *clients_owner_ident(struct client_table *t, pid_t pid);
 size_t clients_count(const struct client_table *t, enum client_kind kind);
 
 #define clients_foreach(t, c) \
