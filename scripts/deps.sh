@@ -9,6 +9,7 @@ pkgs=(
 	libclang-rt-14-dev	# sanitizers and libFuzzer for the hardening runs
 	liburing-dev		# io_uring opens in the fanotify tests
 	libvirt-daemon libvirt-dev libvirt-clients	# virtlockd, lockd.so, virt-admin: the peers we test against
+	libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils	# real libvirtd and QEMU guests (make test-libvirt)
 	util-linux procps psmisc valgrind
 	jq			# reading audit records in the guard tests
 )

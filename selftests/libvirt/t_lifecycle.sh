@@ -222,5 +222,5 @@ if [ "${LV_INNER:-0}" != 1 ]; then
 	done
 	lv_ns control
 	result libvirt/control "$(cat "$OUT/control/control.why" 2>/dev/null)"
-	echo "control: $(cat "$OUT/control/control")"
+	echo "control, with no lock manager: $(tail -n 1 "$OUT/control/control")"
 fi
