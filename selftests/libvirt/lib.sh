@@ -264,13 +264,19 @@ lock_state() {
 }
 
 # expect_lock IMAGE WANT: the lock daemon's hold on IMAGE, in the transcript
-# and checked against WANT (write, read or free).
+# and checked against WANT (write, read or free); while the daemon is
+# lockwardend, its own view too (lockwardenctl locks).
 expect_lock() {
-	local got
+	local got listed
 
 	got=$(lock_state "$1")
 	echo "lock $1: $got" >>"$TRANSCRIPT"
 	[ "$got" = "$2" ] || note "lock of $1 is $got, not $2"
+	[ "$(readlink "/proc/$DAEMON_PID/exe")" = "$(readlink -f "$LOCKWARDEND")" ] || return 0
+	listed=$("$BUILD/lockwardenctl" locks | awk -v r="$(lock_file "$1")" \
+		'$1 == r || "'"$LOCKSPACE_DIR"'/" $1 == r' | wc -l)
+	[ "$listed" -eq "$([ "$2" = free ] && echo 0 || echo 1)" ] ||
+		note "lockwardenctl locks lists $1 $listed times with the lock $got"
 }
 
 # qemu_pid VM: the pid of VM's QEMU, from libvirt's pid file.
