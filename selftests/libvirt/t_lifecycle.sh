@@ -20,6 +20,19 @@ two_vms() {
 	step ok start b
 }
 
+# held IMAGE [TARGET]: a VM holds IMAGE: locked, and b cannot hotplug it.
+held() {
+	expect_lock "$1" write
+	step busy $(attach b "$1" "${2:-vdb}")
+}
+
+# passes_to_b IMAGE [TARGET]: its VM gone, IMAGE is free and b hotplugs it.
+passes_to_b() {
+	expect_lock "$1" free
+	step ok $(attach b "$1" "${2:-vdb}")
+	expect_lock "$1" write
+}
+
 scn_start() {
 	lv_image a.qcow2
 	lv_define a a.qcow2
@@ -42,17 +55,14 @@ scn_second_vm() {
 # the lock daemon answers first.
 scn_attach() {
 	two_vms
-	step busy $(attach b a.qcow2 vdb)
+	held a.qcow2
 	lv_image h.qcow2
 	step ok $(attach a h.qcow2 vdb)
-	expect_lock h.qcow2 write
 	lv_define c h.qcow2
 	step fail start c
-	step busy $(attach b h.qcow2 vdc)
+	held h.qcow2 vdc
 	step ok destroy a
-	expect_lock h.qcow2 free
-	step ok $(attach b h.qcow2 vdc)
-	expect_lock h.qcow2 write
+	passes_to_b h.qcow2 vdc
 }
 
 # Paused, a VM holds no lease (libvirt releases them); resumed, it takes
@@ -62,8 +72,7 @@ scn_suspend() {
 	step ok suspend a
 	expect_lock a.qcow2 free
 	step ok resume a
-	expect_lock a.qcow2 write
-	step busy $(attach b a.qcow2 vdb)
+	held a.qcow2
 }
 
 scn_managedsave() {
@@ -71,8 +80,7 @@ scn_managedsave() {
 	step ok managedsave a
 	expect_lock a.qcow2 free
 	step ok start a
-	expect_lock a.qcow2 write
-	step busy $(attach b a.qcow2 vdb)
+	held a.qcow2
 }
 
 # The daemon re-executes itself (SIGUSR1) under running VMs: every lease
@@ -80,12 +88,9 @@ scn_managedsave() {
 scn_reexec() {
 	two_vms
 	lv_reexec
-	expect_lock a.qcow2 write
-	step busy $(attach b a.qcow2 vdb)
+	held a.qcow2
 	step ok destroy a
-	expect_lock a.qcow2 free
-	step ok $(attach b a.qcow2 vdb)
-	expect_lock a.qcow2 write
+	passes_to_b a.qcow2
 }
 
 scn_libvirtd_restart() {
@@ -93,10 +98,9 @@ scn_libvirtd_restart() {
 	lv_libvirtd_stop
 	lv_libvirtd_start
 	step ok domstate a
-	expect_lock a.qcow2 write
-	step busy $(attach b a.qcow2 vdb)
+	held a.qcow2
 	step ok destroy a
-	expect_lock a.qcow2 free
+	passes_to_b a.qcow2
 }
 
 # A QEMU SIGKILLed: its connection closes and its leases go with it.
@@ -104,9 +108,7 @@ scn_qemu_killed() {
 	two_vms
 	kill -KILL "$(qemu_pid a)"
 	wait_state a "shut off"
-	expect_lock a.qcow2 free
-	step ok $(attach b a.qcow2 vdb)
-	expect_lock a.qcow2 write
+	passes_to_b a.qcow2
 }
 
 scn_shareable() {
@@ -128,9 +130,7 @@ scn_shareable() {
 scn_destroy() {
 	two_vms
 	step ok destroy a
-	expect_lock a.qcow2 free
-	step ok $(attach b a.qcow2 vdb)
-	expect_lock a.qcow2 write
+	passes_to_b a.qcow2
 }
 
 # Indirect lockspace (file_lockspace_dir): the lock is on a file named by
@@ -139,17 +139,13 @@ scn_destroy() {
 # SIGUSR1: every lease stays held through the takeover.
 scn_indirect_takeover() {
 	two_vms
-	expect_lock a.qcow2 write
-	step busy $(attach b a.qcow2 vdb)
+	held a.qcow2
 	lv_reexec "$TAKEOVER_TO"
 	[ "$(readlink "/proc/$DAEMON_PID/exe")" = "$(readlink -f "$TAKEOVER_TO")" ] ||
 		note "the daemon runs $(readlink "/proc/$DAEMON_PID/exe"), not $TAKEOVER_TO"
-	expect_lock a.qcow2 write
-	step busy $(attach b a.qcow2 vdb)
+	held a.qcow2
 	step ok destroy a
-	expect_lock a.qcow2 free
-	step ok $(attach b a.qcow2 vdb)
-	expect_lock a.qcow2 write
+	passes_to_b a.qcow2
 	step ok destroy b
 	expect_lock a.qcow2 free
 }
@@ -162,7 +158,7 @@ DIRECT=(start second_vm attach suspend managedsave reexec libvirtd_restart
 # qemu-lockd.conf at start).
 arm() {
 	ARM=$1
-	local bin=$2 scn
+	local bin=$2 scn t0
 	TAKEOVER_TO=$3
 
 	lv_setup || { echo "cannot set up libvirt"; return 1; }
@@ -171,8 +167,10 @@ arm() {
 	lv_libvirtd_start || return 1
 	for scn in "${DIRECT[@]}"; do
 		scenario "$scn"
+		t0=$SECONDS
 		"scn_$scn"
 		lv_teardown
+		echo "$ARM $scn $((SECONDS - t0))" >>"$OUT/timings"
 	done
 	lv_libvirtd_stop
 	daemon_stop || note "the lock daemon exited with status $? on SIGTERM"
@@ -214,12 +212,14 @@ if [ "${LV_INNER:-0}" != 1 ]; then
 		why=$(missing_daemon "$d")
 		[ -z "$why" ] || { fail libvirt/lifecycle "$why"; exit 1; }
 	done
-	rm -rf "${ARMS[@]/#/$OUT/}" "$OUT/control"
+	rm -rf "${ARMS[@]/#/$OUT/}" "$OUT/control" "$OUT/timings"
 	lv_ns arm virtlockd "$VIRTLOCKD" "$VIRTLOCKD"
 	lv_ns arm lockwardend "$LOCKWARDEND" "$LOCKWARDEND"
 	for scn in setup "${DIRECT[@]}" indirect_takeover; do
 		lv_result "$scn" "${ARMS[@]}"
 	done
+	awk '{ t[$2] = t[$2] " " $1 " " $3 " s" } END { for (s in t) print "# " s ":" t[s] }' \
+		"$OUT/timings" 2>/dev/null | sort
 	lv_ns control
 	result libvirt/control "$(cat "$OUT/control/control.why" 2>/dev/null)"
 	echo "control, with no lock manager: $(tail -n 1 "$OUT/control/control")"
