@@ -135,6 +135,10 @@ guarded() {
 				<<<"$r" >/dev/null || echo "names one VM only: $(jq -c \
 				'{event, pid, path, vm_name, vm_uuid}' <<<"$r")"
 		done <<<"$rec" | head -n 2)"
+	if [ "$policy" = deny-write ]; then
+		result "libvirt/guard/$policy/conflict-denied" "$(jq -e 'select(.event == "denied")' \
+			<<<"$rec" >/dev/null || echo "x's QEMU's write open of a's disk was not refused")"
+	fi
 	step ok domstate a
 	steps "libvirt/guard/$policy/owner-unharmed"
 
