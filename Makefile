@@ -59,7 +59,9 @@ SKELS	 := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/%.skel.h)
 
 TOOLS	:= $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 TESTS	:= $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
-	   $(filter-out selftests/lockd_plugin.c,$(wildcard selftests/*.c)))
+	   $(filter-out selftests/lockd_plugin.c selftests/oldkernel.c,$(wildcard selftests/*.c)))
+# LD_PRELOAD libraries the tests run a daemon with; no sanitizer in them.
+PRELOADS := $(BUILD)/selftests/oldkernel.so
 # Test programs that drive libvirt's own lockd.so.
 PLUGIN_TESTS := $(BUILD)/selftests/vmharness $(BUILD)/selftests/lockbench
 # libFuzzer targets (fuzz_*.c, each linked with the other .c files there),
@@ -72,7 +74,7 @@ FUZZ_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz/obj/%.o)
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps test test-libvirt bench run install clean fuzz
-all: $(BUILD)/lockwardend $(TOOLS) $(TESTS)
+all: $(BUILD)/lockwardend $(TOOLS) $(TESTS) $(PRELOADS)
 
 deps:
 	$(Q)bash scripts/deps.sh
@@ -112,6 +114,11 @@ $(PLUGIN_TESTS): $(BUILD)/selftests/%: selftests/%.c selftests/lockd_plugin.c se
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< selftests/lockd_plugin.c -lvirt -ldl -o $@
+
+$(PRELOADS): $(BUILD)/selftests/%.so: selftests/%.c
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(filter-out $(SANFLAGS),$(ALL_CFLAGS)) -fPIC -shared $< -ldl -o $@
 
 $(BUILD)/selftests/%: selftests/%.c $(BUILD)/liblockwarden.a
 	$(call msg,LINK,$@)

@@ -20,6 +20,9 @@
  *                            stopped serving) the call; prints "pause_ms=M", the
  *                            time from the signal until its reply
  *   close                    close the current connection
+ *   handoff                  fork: the parent exits, the child carries on with every
+ *                            connection; prints "handoff PID" (the child's). The
+ *                            process that registered is gone, its connection is not
  *
  * Output lines: "reply serial=S OK", "reply serial=S ERROR code=C domain=D
  * message=M", "message prog=P proc=X", "closed", "timeout".
@@ -399,6 +402,16 @@ int main(void)
 			cmd_silence(atoi(tok[1]));
 		} else if (!strcmp(tok[0], "close") && cur >= 0) {
 			conns[cur] = safe_close(conns[cur]);
+		} else if (!strcmp(tok[0], "handoff")) {
+			pid_t child = fork();
+
+			if (child < 0) {
+				printf("error: fork: %s\n", strerror(errno));
+				return 2;
+			}
+			if (child > 0)
+				_exit(0);
+			printf("handoff %d\n", (int)getpid());
 		} else {
 			printf("error: bad command '%s'\n", tok[0]);
 			return 2;

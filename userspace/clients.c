@@ -26,6 +26,7 @@ static void client_free(struct client *c)
 	safe_close(c->src.fd);
 	buf_free(&c->rx);
 	buf_free(&c->tx);
+	ownerid_clear(&c->ident);
 	free(c->owner_name);
 	free(c);
 }
@@ -238,6 +239,7 @@ int clients_add(struct client_table *t, int fd, enum client_kind kind, struct cl
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	c->connect_time = now_real_ns();
+	c->ident = OWNERID_NONE;
 	c->src.fd = fd;
 	if ((rc = loop_add(t->loop, &c->src, fd, EPOLLIN, client_event)) < 0) {
 		c->src.fd = -1;		/* the caller still owns fd */

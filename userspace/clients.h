@@ -18,6 +18,7 @@
 #include "lock_protocol.h"
 #include "hashmap.h"
 #include "loop.h"
+#include "ownerid.h"
 #include "xdr.h"
 
 /* The largest frame accepted: libvirt's legacy payload limit. The lock
@@ -48,6 +49,7 @@ struct client {
 	unsigned int owner_id;
 	char *owner_name;
 	uint8_t owner_uuid[LOCK_UUID_LEN];
+	struct ownerid ident;		/* owner_pid's process, taken at REGISTER */
 
 	char owner_key[16];		/* in the owner index, when indexed */
 

@@ -180,13 +180,15 @@ static void client_closed(void *data, struct client *c)
 	struct daemon *d = data;
 	int held = 0;
 
+	if (c->kind == CLIENT_LOCK && d->guard)
+		guard_client_owner(d->guard, c, false);
 	if (c->kind == CLIENT_LOCK && c->owner_pid && c->pid == c->owner_pid) {
 		events_owner_gone(d, c);
 		held = lockspace_release_owner(d->default_ls, c->owner_pid);
 		for (size_t i = 0; i < d->nspaces; i++)
 			held += lockspace_release_owner(d->spaces[i], c->owner_pid);
 		if (held > 0)
-			reaper_kill(&d->reaper, c->src.fd, c->pid);
+			reaper_kill(&d->reaper, ownerid_steal_pidfd(&c->ident), c->pid);
 	}
 	if (client_allowed(d, c))
 		events_client(d, c, CLIENT_EV_DISCONNECT, held);

@@ -15,6 +15,7 @@
 #include "guard.h"
 #include "guardevent.h"
 #include "guardpolicy.h"
+#include "guardvms.h"
 #include "hashmap.h"
 #include "imagemap.h"
 #include "log.h"
@@ -30,6 +31,7 @@
 
 struct guard_owner {
 	pid_t pid;
+	uint64_t start;			/* its identity (ownerid.h); 0: not known */
 	char *vm_name;			/* NULL: no VM registered this pid */
 	uint8_t vm_uuid[LOCK_UUID_LEN];
 };
@@ -99,6 +101,7 @@ struct guard {
 	 */
 	pthread_mutex_t lock;
 	struct hashmap table;
+	struct guard_vms vms;		/* processes registered as VMs */
 	size_t nresources;
 	size_t nmapped, nmarked;	/* entries in the BPF map, marked */
 
@@ -193,12 +196,14 @@ static void owners_update(struct guard *g, struct guard_res *r, const struct res
 
 		owners[i].pid = res->owners[i];
 		if (c) {
+			owners[i].start = c->ident.start;
 			owners[i].vm_name = xstrdup(c->owner_name);
 			memcpy(owners[i].vm_uuid, c->owner_uuid, LOCK_UUID_LEN);
 			continue;
 		}
 		for (size_t j = 0; j < r->nowners; j++) {
 			if (r->owners[j].pid == owners[i].pid && r->owners[j].vm_name) {
+				owners[i].start = r->owners[j].start;
 				owners[i].vm_name = xstrdup(r->owners[j].vm_name);
 				memcpy(owners[i].vm_uuid, r->owners[j].vm_uuid, LOCK_UUID_LEN);
 				break;
@@ -240,7 +245,7 @@ static void entry_value(const struct guard_entry *e, struct ow_value *v)
 		if (!r->shared)
 			v->flags |= OW_EXCLUSIVE;
 		for (size_t j = 0; j < r->nowners; j++) {
-			bool dup = false;
+			bool dup = r->owners[j].start == OWNERID_GONE;
 
 			for (size_t k = 0; k < v->nowners && k < OW_MAX_OWNERS; k++)
 				dup |= v->owners[k] == (__u32)r->owners[j].pid;
@@ -388,6 +393,19 @@ static void table_remove(struct guard *g, struct guard_entry *e, struct guard_re
 		return;
 	hashmap_remove(&g->table, e->key);
 	entry_free(e);
+}
+
+void guard_client_owner(struct guard *g, const struct client *c, bool registered)
+{
+	/* Only a process that ran when it registered can be recognised. */
+	if (!c->owner_id || !c->owner_name || !c->ident.start || c->ident.start == OWNERID_GONE)
+		return;
+	pthread_mutex_lock(&g->lock);
+	if (registered)
+		guard_vms_add(&g->vms, c->owner_pid, c->ident.start, c->owner_name, c->owner_uuid);
+	else
+		guard_vms_del(&g->vms, c->owner_pid, c->ident.start);
+	pthread_mutex_unlock(&g->lock);
 }
 
 static void image_key(char key[16], unsigned int id)
@@ -550,16 +568,39 @@ static void resync(struct guard *g)
 
 /* ---- sightings ---- */
 
-/* Not to report: an inode no longer guarded, the daemon's open, an owner's. */
-static bool exempt(const struct guard_entry *e, pid_t tgid)
+/*
+ * Not to report: an inode no longer guarded, the daemon's open, an
+ * owner's (that process, not a later one given its pid), and the open of
+ * a process registered as a VM where no one holds the resource exclusive:
+ * a prospective owner, which joins the shared lease or whose acquire
+ * fails. Else *vm is the VM the opener is registered as, if any.
+ */
+static bool exempt(const struct guard *g, const struct guard_entry *e, pid_t pid,
+		   const struct guard_vm **vm)
 {
-	if (!e || e->policy == GUARD_OFF || tgid == getpid())
+	bool owner_pid = false, exclusive = false;
+	uint64_t start = 0;
+
+	*vm = NULL;
+	if (!e || e->policy == GUARD_OFF || pid == getpid())
 		return true;
-	for (size_t i = 0; i < e->nres; i++)
+	for (size_t i = 0; i < e->nres; i++) {
+		exclusive |= !e->res[i].shared;
 		for (size_t j = 0; j < e->res[i].nowners; j++)
-			if (e->res[i].owners[j].pid == tgid)
+			owner_pid |= e->res[i].owners[j].pid == pid;
+	}
+	/* Its start time only when it can matter: one /proc read. */
+	if (!owner_pid && !g->vms.procs.count)
+		return false;
+	if (procinfo_start(pid, &start) < 0)
+		start = 0;
+	for (size_t i = 0; owner_pid && i < e->nres; i++)
+		for (size_t j = 0; j < e->res[i].nowners; j++)
+			if (ownerid_match(e->res[i].owners[j].pid, e->res[i].owners[j].start,
+					  pid, start))
 				return true;
-	return false;
+	*vm = start ? guard_vms_find(&g->vms, pid, start) : NULL;
+	return *vm && !exclusive;
 }
 
 /* The resource as o's record names it: as it is now. */
@@ -593,14 +634,19 @@ static void snapshot(const struct guard_entry *e, struct guard_open *o)
  */
 static bool check(struct guard *g, struct guard_open *o, pid_t pid)
 {
+	const struct guard_vm *vm;
 	struct guard_entry *e;
 	bool report;
 
 	pthread_mutex_lock(&g->lock);
 	e = entry_find(g, o->dev, o->ino);
-	report = !exempt(e, pid);
+	report = !exempt(g, e, pid, &vm);
 	if (report && !o->resource)
 		snapshot(e, o);
+	if (report && vm && !o->opener_vm_name) {
+		o->opener_vm_name = xstrdup(vm->name);
+		memcpy(o->opener_vm_uuid, vm->uuid, LOCK_UUID_LEN);
+	}
 	pthread_mutex_unlock(&g->lock);
 	return report;
 }
@@ -975,6 +1021,7 @@ int guard_new(struct daemon *d, struct guard **out)
 	g->d = d;
 	pthread_mutex_init(&g->lock, NULL);
 	hashmap_init(&g->table);
+	guard_vms_init(&g->vms);
 	hashmap_init(&g->mapped);
 	g->images = imagemap_new(&d->cfg.guard_image_dirs);
 	guard_rules_init(&g->rules, &d->cfg);
@@ -1007,6 +1054,7 @@ void guard_free(struct guard *g)
 	hashmap_foreach(&g->table, he, nx, i)
 		entry_free(he->value);
 	hashmap_free(&g->table);
+	guard_vms_fini(&g->vms);
 	hashmap_foreach(&g->mapped, he, nx, i)
 		image_free(he->value);
 	hashmap_free(&g->mapped);

@@ -14,6 +14,7 @@
 
 #include <json-c/json.h>
 
+#include "clients.h"
 #include "lockspace.h"
 
 struct daemon;
@@ -28,6 +29,13 @@ struct guard;
 int guard_new(struct daemon *d, struct guard **out);
 /* Clean shutdown: detach, unpin, close everything. NULL is fine. */
 void guard_free(struct guard *g);
+
+/*
+ * A lock client registered its owner (registered true), or is about to
+ * close or register again (false): while registered, its process is a
+ * prospective owner of that VM's disks (guardvms.h).
+ */
+void guard_client_owner(struct guard *g, const struct client *c, bool registered);
 
 /* A resource was locked, changed owners, or is about to be unlocked. */
 void guard_resource(struct guard *g, struct lockspace *ls, struct resource *res,

@@ -25,6 +25,7 @@ void guard_open_free(struct guard_open *o)
 	free(o->resource_path);
 	free(o->owners);
 	free(o->vm_name);
+	free(o->opener_vm_name);
 	free(o);
 }
 
@@ -124,6 +125,13 @@ struct json_object *guard_open_record(const struct guard_open *o, const char *ev
 	s = o->vm_name ? uuid_string(o->vm_uuid) : NULL;
 	add_str(r, "vm_uuid", s);
 	free(s);
+	/* A VM's QEMU opening another VM's disk: both VMs named. */
+	if (o->opener_vm_name) {
+		add_str(r, "opener_vm_name", o->opener_vm_name);
+		s = uuid_string(o->opener_vm_uuid);
+		add_str(r, "opener_vm_uuid", s);
+		free(s);
+	}
 	add_str(r, "lock_mode", o->exclusive ? "exclusive" : "shared");
 	add_str(r, "policy", guard_policy_name(o->policy));
 	add_str(r, "severity", guard_severity_name(sev));
@@ -172,6 +180,9 @@ static void combine(struct guard_open *a, struct guard_open *b)
 	take_str(&a->exe, &b->exe);
 	take_str(&a->cgroup, &b->cgroup);
 	take_str(&a->path, &b->path);
+	if (!a->opener_vm_name && b->opener_vm_name)
+		memcpy(a->opener_vm_uuid, b->opener_vm_uuid, LOCK_UUID_LEN);
+	take_str(&a->opener_vm_name, &b->opener_vm_name);
 	if (!a->flags_known && b->flags_known) {
 		a->flags = b->flags;
 		a->flags_known = true;

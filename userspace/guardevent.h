@@ -40,6 +40,8 @@ struct guard_open {
 	bool exe_known;
 	uint64_t cgroup_id;		/* 0: unknown */
 	char *cgroup;
+	char *opener_vm_name;		/* the VM it is registered as, if any */
+	uint8_t opener_vm_uuid[LOCK_UUID_LEN];
 
 	/* The open. */
 	char *path;			/* as the caller passed it; NULL: unknown */

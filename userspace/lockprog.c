@@ -112,13 +112,23 @@ static int proc_register(struct daemon *d, struct client *c, struct xdr_in *in,
 		rc = -EINVAL;
 		goto out;
 	}
+	if (d->guard)
+		guard_client_owner(d->guard, c, false);
 	free(c->owner_name);
 	c->owner_name = name;
 	name = NULL;
 	memcpy(c->owner_uuid, uuid, sizeof(uuid));
 	c->owner_id = id;
 	c->owner_pid = (pid_t)pid;
+	/* Now, while pid is still the owner's: a later one may get it. As
+	 * virtlockd, a pid that names no process is accepted all the same. */
+	if ((rc = ownerid_take(&c->ident, c->src.fd, c->pid, c->owner_pid)) < 0)
+		log_debug("client %llu: owner pid %u: %s; no process will be taken for that owner",
+			  (unsigned long long)c->id, pid, strerror(-rc));
+	rc = 0;
 	client_index_owner(c);
+	if (d->guard)
+		guard_client_owner(d->guard, c, true);
 	log_debug("client %llu: owner name=%s id=%u pid=%u",
 		  (unsigned long long)c->id, c->owner_name, id, pid);
 out:

@@ -23,6 +23,9 @@ struct procinfo {
 
 /* Ids, start time and command of thread tid; -errno (-ENOENT: gone). */
 int procinfo_read(pid_t tid, struct procinfo *pi);
+/* The start time of pid (or of a thread, by its tid): what tells a
+ * process from a later one given its pid. -errno (-ENOENT: gone). */
+int procinfo_start(pid_t pid, uint64_t *start);
 /* Is tid still the thread procinfo_read() saw? */
 bool procinfo_same(const struct procinfo *pi);
 

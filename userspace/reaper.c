@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,10 +11,6 @@
 #include "log.h"
 #include "reaper.h"
 #include "util.h"
-
-#ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD 77
-#endif
 
 #define KILL_AFTER_MS	1600	/* virtlockd: SIGKILL on the 8th 200 ms tick */
 #define GIVE_UP_MS	1400	/* then watch as long as virtlockd does (3 s) */
@@ -97,21 +92,6 @@ static void victim_timer(struct loop_timer *t)
 	loop_timer_arm(v->r->loop, &v->timer, GIVE_UP_MS, victim_timer);
 }
 
-/* A pidfd for the peer: SO_PEERPIDFD names exactly the process that
- * connected; pidfd_open(pid) is the fallback for older kernels. */
-static int peer_pidfd(int sockfd, pid_t pid)
-{
-	socklen_t len = sizeof(int);
-	int fd;
-
-	if (getsockopt(sockfd, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0)
-		return fd;
-	if (errno == ESRCH)
-		return -ESRCH;
-	fd = syscall(SYS_pidfd_open, pid, 0);
-	return fd < 0 ? -errno : fd;
-}
-
 /* Watch v (its pidfd in v->src.fd) until it exits, escalating on time. */
 static int victim_watch(struct reaper *r, struct victim *v)
 {
@@ -127,17 +107,14 @@ static int victim_watch(struct reaper *r, struct victim *v)
 	return 0;
 }
 
-void reaper_kill(struct reaper *r, int sockfd, pid_t pid)
+void reaper_kill(struct reaper *r, int fd, pid_t pid)
 {
 	struct victim *v;
-	int fd, rc;
+	int rc;
 
-	if (pid <= 0)
-		return;
-	fd = peer_pidfd(sockfd, pid);
 	if (fd < 0) {
-		if (fd != -ESRCH)
-			log_warn("Failed to kill off pid %d: no pidfd: %s", pid, strerror(-fd));
+		log_info("pid %d dropped its connection while holding leases; it was gone "
+			 "already when it registered, so nothing is signalled", pid);
 		return;
 	}
 	v = xcalloc(1, sizeof(*v));
@@ -150,6 +127,10 @@ void reaper_kill(struct reaper *r, int sockfd, pid_t pid)
 	if (rc < 0) {
 		if (rc != -ESRCH)
 			log_warn("Failed to kill off pid %d: %s", pid, strerror(-rc));
+		else
+			log_info("pid %d dropped its connection while holding leases; it has "
+				 "exited, so nothing is signalled (not even a process given "
+				 "its pid since)", pid);
 		close(fd);
 		free(v);
 		return;

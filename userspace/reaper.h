@@ -5,7 +5,8 @@
  * SIGKILL 1.6 s later. Unlike virtlockd, which sleeps ~3 s in its only
  * thread meanwhile, this is event driven: a pidfd tells when it is gone,
  * a timer escalates, and every other client is served throughout. The
- * pidfd also makes the signal race-free against pid reuse. The same
+ * pidfd, taken when the owner registered (ownerid.h), makes the signal
+ * reach that process or none: never another one given its pid. The same
  * watch reaps children a previous image left running (alert hooks).
  */
 #ifndef LW_REAPER_H
@@ -24,8 +25,9 @@ struct reaper {
 
 void reaper_init(struct reaper *r, struct loop *l);
 void reaper_fini(struct reaper *r);
-/* Start killing the peer of sockfd (whose pid was pid at connect). */
-void reaper_kill(struct reaper *r, int sockfd, pid_t pid);
+/* Start killing owner pid through its pidfd (taken over; -1: the owner
+ * was already gone when it registered, so nothing is signalled). */
+void reaper_kill(struct reaper *r, int pidfd, pid_t pid);
 
 /* A child of a previous image (an alert hook still running at a re-exec):
  * waited for when it exits, so it does not linger as a zombie. */

@@ -305,6 +305,16 @@ static void save_client(struct saver *sv, struct client *c)
 	save_b64(sv, "rx", &c->rx);
 	save_b64(sv, "tx", &c->tx);
 	jw_int(w, "connect_time_ns", c->connect_time);
+	if (c->kind == CLIENT_LOCK && c->owner_id) {
+		/* Its owner's identity: what it was at REGISTER, not what
+		 * the pid names after the exec. */
+		jw_object(w, "owner");
+		jw_int(w, "start", c->ident.start == OWNERID_GONE ? -1 : (int64_t)c->ident.start);
+		jw_int(w, "pidfd", c->ident.pidfd);
+		jw_end(w);
+		if (c->ident.pidfd >= 0)
+			fdlist_add(&sv->keep, c->ident.pidfd);
+	}
 	jw_end(w);
 	jw_end(w);
 }
@@ -674,10 +684,37 @@ static int load_private(struct reader *r, struct client *c, struct json_object *
 	return 0;
 }
 
+/*
+ * The owner's identity as the old image took it at REGISTER; a state
+ * without one (virtlockd's) gets it taken now, from the process that has
+ * the pid now: the best there is.
+ */
+static int load_ident(struct reader *r, struct client *c, struct json_object *ext,
+		      const char *where)
+{
+	struct json_object *own;
+	int64_t start, fd;
+	int pidfd = -1;
+
+	if (!ext || !json_object_object_get_ex(ext, "owner", &own)) {
+		ownerid_take(&c->ident, c->src.fd, c->pid, c->owner_pid);
+		return 0;
+	}
+	if (!json_object_is_type(own, json_type_object) ||
+	    get_int(r, own, where, "start", -1, INT64_MAX, &start) < 0 ||
+	    get_int(r, own, where, "pidfd", -1, 1 << 20, &fd) < 0 ||
+	    (fd >= 0 && get_fd(r, own, where, "pidfd", &pidfd) < 0))
+		return bad(r, where, "malformed owner identity");
+	c->ident.pid = c->owner_pid;
+	c->ident.start = start < 0 ? OWNERID_GONE : (uint64_t)start;
+	c->ident.pidfd = pidfd;
+	return 0;
+}
+
 static int load_client(struct reader *r, enum client_kind k, struct json_object *o,
 		       const char *where, struct client **out)
 {
-	struct json_object *sock, *priv, *ext;
+	struct json_object *sock, *priv, *ext = NULL;
 	struct client *c;
 	int64_t id, t;
 	int fd, rc;
@@ -709,6 +746,12 @@ static int load_client(struct reader *r, enum client_kind k, struct json_object 
 		if (get_int(r, ext, where, "connect_time_ns", 0, INT64_MAX, &t) < 0)
 			return -EINVAL;
 		c->connect_time = t;
+	}
+	if (k == CLIENT_LOCK && c->owner_id) {
+		if (load_ident(r, c, ext, where) < 0)
+			return -EINVAL;
+		if (r->d->guard)
+			guard_client_owner(r->d->guard, c, true);
 	}
 	*out = c;
 	return 0;
