@@ -4,8 +4,9 @@
 # registered, resume, hotplug, a disk-only snapshot and its blockcommit,
 # managedsave and restore) and for two VMs on one shareable disk, no record
 # at all but libvirtd's own management records, and nothing refused; a stray dd on a running VM's disk recorded,
-# and refused under deny-write; a conflicting VM's QEMU opening a running
-# VM's disk recorded naming both VMs.
+# and refused under deny-write, but not while its VM is paused (no lease,
+# as lockwardend(8) says); a conflicting VM's QEMU opening a running VM's
+# disk recorded naming both VMs, and refused under deny-write.
 LV_TEST=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 source "$(dirname "$0")/lib.sh"
 source "$SELFTESTS/guard_lib.sh"
@@ -43,6 +44,17 @@ silent() {
 # a legitimate VM does fails it).
 steps() {
 	result "$1" "$(cat "$TRANSCRIPT.why" 2>/dev/null | head -n 3 | tr '\n' ';')"
+}
+
+# stray_dd: dd opens a's disk for writing (and writes nothing); sets
+# OPENER_PID, OPENER_OUT and dd_rc.
+stray_dd() {
+	dd if=/dev/zero of="$IMAGES/a.qcow2" bs=512 count=0 conv=notrunc status=none \
+		2>"$OUT/$ARM.dd.err" &
+	OPENER_PID=$!
+	wait "$OPENER_PID"
+	dd_rc=$?
+	OPENER_OUT=$(cat "$OUT/$ARM.dd.err")
 }
 
 uuid() {
@@ -95,12 +107,7 @@ guarded() {
 
 	# A stray dd opening a running VM's disk for writing (writing nothing).
 	m=$(mark)
-	dd if=/dev/zero of="$IMAGES/a.qcow2" bs=512 count=0 conv=notrunc status=none \
-		2>"$OUT/$ARM.dd.err" &
-	OPENER_PID=$!
-	wait "$OPENER_PID"
-	dd_rc=$?
-	OPENER_OUT=$(cat "$OUT/$ARM.dd.err")
+	stray_dd
 	if [ "$policy" = audit ]; then
 		result "libvirt/guard/$policy/dd-passes" "$([ $dd_rc -eq 0 ] || echo "dd: $OPENER_OUT")"
 		expect_one "libvirt/guard/$policy/dd-recorded" ".seq > $m" \
@@ -112,6 +119,21 @@ guarded() {
 		expect_one "libvirt/guard/$policy/dd-recorded" ".seq > $m" \
 			'.event == "denied" and .vm_name == "a" and .comm == "dd"'
 	fi
+
+	# Paused, a holds no lease: its disk is unguarded (no record, nothing
+	# refused) until it resumes and takes the lease again.
+	scenario paused
+	step ok suspend a
+	m=$(mark)
+	stray_dd
+	result "libvirt/guard/$policy/paused-unguarded" "$([ $dd_rc -eq 0 ] ||
+		echo "dd exited $dd_rc: $OPENER_OUT")"
+	silent "libvirt/guard/$policy/paused-silent" "$m" "a dd on a paused VM's disk"
+	step ok resume a
+	steps "libvirt/guard/$policy/paused-resumes"
+	m=$(mark)
+	stray_dd
+	expect_one "libvirt/guard/$policy/resumed-guarded" ".seq > $m" '.vm_name == "a"'
 
 	# A second VM on a's disk: its QEMU (registered with libvirt's lock
 	# manager before it opens anything) opens a.qcow2, which a holds
@@ -128,16 +150,13 @@ guarded() {
 	rec=$(records ".seq > $m and .comm == \"qemu-system-x86\"")
 	result "libvirt/guard/$policy/conflict-names-both" "$(
 		[ "$n" -ge 1 ] || echo "no record of x's QEMU opening a's disk"
-		while read -r r; do
-			[ -z "$r" ] && continue
-			jq -e --arg a "$a_uuid" --arg x "$x_uuid" \
-				'[.. | strings] | (index($a) != null) and (index($x) != null)' \
-				<<<"$r" >/dev/null || echo "names one VM only: $(jq -c \
-				'{event, pid, path, vm_name, vm_uuid}' <<<"$r")"
-		done <<<"$rec" | head -n 2)"
+		jq -c --arg a "$a_uuid" --arg x "$x_uuid" 'select((.vm_name == "a" and
+			.vm_uuid == $a and .opener_vm_name == "x" and .opener_vm_uuid == $x) | not) |
+			{event, pid, path, vm_name, vm_uuid, opener_vm_name, opener_vm_uuid}' \
+			<<<"$rec" | head -n 2)"
 	if [ "$policy" = deny-write ]; then
-		result "libvirt/guard/$policy/conflict-denied" "$(jq -e 'select(.event == "denied")' \
-			<<<"$rec" >/dev/null || echo "x's QEMU's write open of a's disk was not refused")"
+		result "libvirt/guard/$policy/conflict-denied" "$([ "$(jq -s 'any(.event == "denied")' \
+			<<<"$rec")" = true ] || echo "x's QEMU's write open of a's disk was not refused")"
 	fi
 	step ok domstate a
 	steps "libvirt/guard/$policy/owner-unharmed"
