@@ -147,7 +147,8 @@ test: deps all
 	$(Q)BUILD=$(abspath $(BUILD)) SAN=$(SAN) bash selftests/run.sh $(T)
 
 test-libvirt: deps all
-	$(Q)BUILD=$(abspath $(BUILD)) SUITE=libvirt bash selftests/run.sh $(T)
+	$(Q)BUILD=$(abspath $(BUILD)) SUITE=libvirt TEST_TIMEOUT=$${TEST_TIMEOUT:-600} \
+		bash selftests/run.sh $(T)
 
 bench: deps all
 	$(Q)BUILD=$(abspath $(BUILD)) bash selftests/bench.sh

@@ -17,9 +17,8 @@ LV=/srv/lv
 IMAGES=/var/lib/libvirt/images
 LOCKSPACE_DIR=/var/lib/libvirt/lockd/files
 VIRSH=(virsh -q -c qemu:///system)
-# QEMU's probed capabilities, kept across the arms of one test file: probing
-# takes seconds of each libvirtd start.
-LV_CACHE=$OUT/libvirt-cache
+# QEMU's probed capabilities, kept across the libvirtd starts of one arm
+# (arms may run at once): probing takes seconds of each start.
 LV_DAEMONS=0
 
 # lv_ns CMD [ARGS...]: CMD (a function of the test file) in a fresh nested
@@ -38,7 +37,7 @@ lv_setup() {
 	for d in etc/libvirt var/lib/libvirt var/log/libvirt; do
 		mkdir -p "$LV/$d" && mount --bind "$LV/$d" "/$d" || return 1
 	done
-	mkdir -p "$LV_CACHE" && mount --bind "$LV_CACHE" /var/cache/libvirt || return 1
+	mkdir -p "$OUT/$ARM.cache" && mount --bind "$OUT/$ARM.cache" /var/cache/libvirt || return 1
 	mkdir -p /etc/libvirt/qemu "$IMAGES" /run/libvirt "$LV/bin" "$LOCKSPACE_DIR"
 	# The QEMU driver looks up its built-in libvirt-qemu user and kvm group
 	# at start, whatever qemu.conf says: copies with them added, for this

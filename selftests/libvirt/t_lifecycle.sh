@@ -213,13 +213,16 @@ if [ "${LV_INNER:-0}" != 1 ]; then
 		[ -z "$why" ] || { fail libvirt/lifecycle "$why"; exit 1; }
 	done
 	rm -rf "${ARMS[@]/#/$OUT/}" "$OUT/control" "$OUT/timings"
-	lv_ns arm virtlockd "$VIRTLOCKD" "$VIRTLOCKD"
-	lv_ns arm lockwardend "$LOCKWARDEND" "$LOCKWARDEND"
+	# The arms share nothing (each its own namespaces, files and QEMUs):
+	# both at once.
+	lv_ns arm virtlockd "$VIRTLOCKD" "$VIRTLOCKD" &
+	lv_ns arm lockwardend "$LOCKWARDEND" "$LOCKWARDEND" &
+	wait
 	for scn in setup "${DIRECT[@]}" indirect_takeover; do
 		lv_result "$scn" "${ARMS[@]}"
 	done
-	awk '{ t[$2] = t[$2] " " $1 " " $3 " s" } END { for (s in t) print "# " s ":" t[s] }' \
-		"$OUT/timings" 2>/dev/null | sort
+	sort "$OUT/timings" 2>/dev/null | awk '{ t[$2] = t[$2] " " $1 " " $3 " s" }
+		END { for (s in t) print "# " s ":" t[s] }' | sort
 	lv_ns control
 	result libvirt/control "$(cat "$OUT/control/control.why" 2>/dev/null)"
 	echo "control, with no lock manager: $(tail -n 1 "$OUT/control/control")"
