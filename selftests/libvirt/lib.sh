@@ -30,7 +30,7 @@ lv_ns() {
 
 # lv_setup: libvirt's directories, users and config for this namespace.
 #   LV_LOCK_MANAGER  qemu.conf's lock_manager ("lockd"; empty: none)
-#   LV_INDIRECT=1    qemu-lockd.conf's file_lockspace_dir = $LOCKSPACE_DIR
+#   LV_INDIRECT=1    an indirect lockspace (lv_lockd_conf)
 lv_setup() {
 	local d
 
@@ -56,12 +56,19 @@ lv_setup() {
 		echo 'stdio_handler = "file"'
 		echo 'cgroup_controllers = [ ]'
 	} >/etc/libvirt/qemu.conf
+	lv_lockd_conf
+	echo 'log_outputs = "3:stderr"' >/etc/libvirt/libvirtd.conf
+}
+
+# lv_lockd_conf: lockd.so's config; with LV_INDIRECT=1 an indirect
+# lockspace (file_lockspace_dir = $LOCKSPACE_DIR).  libvirtd reads it at
+# start.
+lv_lockd_conf() {
 	if [ "${LV_INDIRECT:-0}" = 1 ]; then
 		echo "file_lockspace_dir = \"$LOCKSPACE_DIR\"" >/etc/libvirt/qemu-lockd.conf
 	else
 		: >/etc/libvirt/qemu-lockd.conf
 	fi
-	echo 'log_outputs = "3:stderr"' >/etc/libvirt/libvirtd.conf
 }
 
 # lv_daemon TARGET [CONFIG LINE...]: the lock daemon, run as $LV/bin/daemon

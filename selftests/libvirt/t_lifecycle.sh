@@ -175,13 +175,13 @@ arm() {
 	lv_libvirtd_stop
 	daemon_stop || note "the lock daemon exited with status $? on SIGTERM"
 
-	LV_INDIRECT=1 lv_setup_indirect
+	LV_INDIRECT=1 arm_indirect
 }
 
 # The second libvirtd of an arm: indirect lockspace, and the daemon
 # started as virtlockd for the takeover.
-lv_setup_indirect() {
-	echo "file_lockspace_dir = \"$LOCKSPACE_DIR\"" >/etc/libvirt/qemu-lockd.conf
+arm_indirect() {
+	lv_lockd_conf
 	scenario indirect_takeover
 	lv_daemon "$VIRTLOCKD" 'guard_policy = "audit"' || { note "$DAEMON_ERR"; return 1; }
 	lv_libvirtd_start || return 1
