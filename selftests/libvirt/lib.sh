@@ -151,7 +151,7 @@ disk_xml() {
 # lv_define VM DISK[:shared]...: a 64 MiB q35 guest with no OS, these virtio
 # disks and free pcie-root-ports for hotplug; no NIC, no display.
 lv_define() {
-	local vm=$1 disks= targets=(vda vdb vdc vdd) i=0 d
+	local vm=$1 disks='' targets=(vda vdb vdc vdd) i=0 d
 	shift
 
 	for d in "$@"; do
@@ -182,12 +182,13 @@ lv_define() {
 		note "cannot define $vm: $(tail -n 1 "$OUT/$ARM.virsh.err")"
 }
 
-# attach VM NAME[:shared] TARGET: a live attach-disk of $IMAGES/NAME.
-attach() {
-	local name=${2%%:*} mode=()
+# hotplug WANT VM NAME[:shared] TARGET: a live attach-disk of $IMAGES/NAME,
+# as a step.
+hotplug() {
+	local want=$1 vm=$2 name=${3%%:*} mode=()
 
-	[[ $2 == *:shared ]] && mode=(--mode shareable)
-	echo attach-disk "$1" "$IMAGES/$name" "$3" --live --targetbus virtio \
+	[[ $3 == *:shared ]] && mode=(--mode shareable)
+	step "$want" attach-disk "$vm" "$IMAGES/$name" "$4" --live --targetbus virtio \
 		--driver qemu --subdriver "${name##*.}" "${mode[@]}"
 }
 
@@ -254,19 +255,19 @@ lock_file() {
 	fi
 }
 
-# lock_state IMAGE: how the lock daemon holds IMAGE, as /proc/locks shows
-# the locks of its lock file (QEMU's own image locks are byte-range locks
-# from offset 100 on; the daemons lock from offset 0): write, read or free.
+# lock_state IMAGE: how the lock daemon holds IMAGE, probed on byte 0 of
+# its lock file with F_OFD_GETLK from another process (loadgen probe; it
+# sees virtlockd's POSIX locks and lockwardend's OFD locks alike, and not
+# QEMU's image locks, which start at byte 100): write, read or free.
+# /proc/locks will not do: read in pages while other locks come and go, it
+# can skip a line.
 lock_state() {
-	local f ino dev
-
-	f=$(lock_file "$1")
-	[ -e "$f" ] || { echo free; return; }
-	ino=$(stat -c %i "$f")
-	dev=$(stat -c '%Hd:%Ld' "$f")
-	awk -v id="$(printf '%02x:%02x' "${dev%%:*}" "${dev##*:}"):$ino" '
-		$2 != "->" && $6 == id && $7 == 0 { print tolower($4); found = 1 }
-		END { if (!found) print "free" }' /proc/locks | sort -u | head -n 1
+	case $("$BUILD/selftests/loadgen" probe "$(lock_file "$1")") in
+	*" W") echo write ;;
+	*" R") echo read ;;
+	*" unlocked" | *" absent") echo free ;;
+	*) echo "unknown" ;;
+	esac
 }
 
 # expect_lock IMAGE WANT: the lock daemon's hold on IMAGE, in the transcript
@@ -324,7 +325,7 @@ lv_teardown() {
 # lv_result NAME ARM...: PASS when the arms' transcripts of NAME are
 # identical and none went against its expectations.
 lv_result() {
-	local name=$1 arm why= first
+	local name=$1 arm why='' first
 
 	shift
 	first=$OUT/$1/$name

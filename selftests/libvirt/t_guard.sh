@@ -43,7 +43,7 @@ silent() {
 # steps NAME: the transcript's steps went as wanted (a refusal of anything
 # a legitimate VM does fails it).
 steps() {
-	result "$1" "$(cat "$TRANSCRIPT.why" 2>/dev/null | head -n 3 | tr '\n' ';')"
+	result "$1" "$(head -n 3 "$TRANSCRIPT.why" 2>/dev/null | tr '\n' ';')"
 }
 
 # stray_dd: dd opens a's disk for writing (and writes nothing); sets
@@ -82,7 +82,7 @@ guarded() {
 	step ok start a
 	step ok suspend a
 	step ok resume a
-	step ok $(attach a h.qcow2 vdb)
+	hotplug ok a h.qcow2 vdb
 	step ok snapshot-create-as a s1 --disk-only --no-metadata \
 		--diskspec "vda,file=$IMAGES/a.s1.qcow2" --diskspec vdb,snapshot=no
 	step ok blockcommit a vda --active --pivot --wait
@@ -109,7 +109,7 @@ guarded() {
 	m=$(mark)
 	stray_dd
 	if [ "$policy" = audit ]; then
-		result "libvirt/guard/$policy/dd-passes" "$([ $dd_rc -eq 0 ] || echo "dd: $OPENER_OUT")"
+		result "libvirt/guard/$policy/dd-passes" "$([ "$dd_rc" -eq 0 ] || echo "dd: $OPENER_OUT")"
 		expect_one "libvirt/guard/$policy/dd-recorded" ".seq > $m" \
 			'.event == "violation" and .vm_name == "a" and .comm == "dd"'
 	else
@@ -126,7 +126,7 @@ guarded() {
 	step ok suspend a
 	m=$(mark)
 	stray_dd
-	result "libvirt/guard/$policy/paused-unguarded" "$([ $dd_rc -eq 0 ] ||
+	result "libvirt/guard/$policy/paused-unguarded" "$([ "$dd_rc" -eq 0 ] ||
 		echo "dd exited $dd_rc: $OPENER_OUT")"
 	silent "libvirt/guard/$policy/paused-silent" "$m" "a dd on a paused VM's disk"
 	step ok resume a

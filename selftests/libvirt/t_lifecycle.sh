@@ -23,13 +23,13 @@ two_vms() {
 # held IMAGE [TARGET]: a VM holds IMAGE: locked, and b cannot hotplug it.
 held() {
 	expect_lock "$1" write
-	step busy $(attach b "$1" "${2:-vdb}")
+	hotplug busy b "$1" "${2:-vdb}"
 }
 
 # passes_to_b IMAGE [TARGET]: its VM gone, IMAGE is free and b hotplugs it.
 passes_to_b() {
 	expect_lock "$1" free
-	step ok $(attach b "$1" "${2:-vdb}")
+	hotplug ok b "$1" "${2:-vdb}"
 	expect_lock "$1" write
 }
 
@@ -57,7 +57,7 @@ scn_attach() {
 	two_vms
 	held a.qcow2
 	lv_image h.qcow2
-	step ok $(attach a h.qcow2 vdb)
+	hotplug ok a h.qcow2 vdb
 	lv_define c h.qcow2
 	step fail start c
 	held h.qcow2 vdc
@@ -111,19 +111,25 @@ scn_qemu_killed() {
 	passes_to_b a.qcow2
 }
 
+# Two VMs on one <shareable/> disk share its lease; a third may join it
+# shared, never take it exclusive (the lock daemon answers a hotplug first).
 scn_shareable() {
-	lv_image s.raw a.qcow2 b.raw
+	lv_image s.raw a.qcow2 b.raw c.raw
 	lv_define a a.qcow2 s.raw:shared
 	lv_define b b.raw s.raw:shared
+	lv_define c c.raw
+	lv_define d s.raw
 	step ok start a
 	step ok start b
 	expect_lock s.raw read
-	lv_define c s.raw
-	step fail start c
-	step busy $(attach a b.raw vdc)
+	step fail start d
+	step ok start c
+	hotplug busy c s.raw vdb
+	hotplug ok c s.raw:shared vdb
 	step ok destroy a
-	expect_lock s.raw read
 	step ok destroy b
+	expect_lock s.raw read
+	step ok destroy c
 	expect_lock s.raw free
 }
 
@@ -195,11 +201,11 @@ arm_indirect() {
 # is refused by nobody or by QEMU, never as the lock manager's busy.
 control() {
 	ARM=control
-	LV_LOCK_MANAGER= lv_setup || { echo "cannot set up libvirt"; return 1; }
+	LV_LOCK_MANAGER='' lv_setup || { echo "cannot set up libvirt"; return 1; }
 	scenario control
 	lv_libvirtd_start || return 1
 	two_vms
-	step - $(attach b a.qcow2 vdb)
+	hotplug - b a.qcow2 vdb
 	grep -q 'VIR_ERR_RESOURCE_BUSY lockmgr' "$TRANSCRIPT" &&
 		note "refused as the lock manager's without one: the control proves nothing"
 	lv_teardown
