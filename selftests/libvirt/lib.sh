@@ -11,14 +11,12 @@
 # (step), one line per command, so two arms can be compared line by line.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-LV_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Everything the arm writes that libvirt sees, on the arm's own tmpfs.
 LV=/srv/lv
 IMAGES=/var/lib/libvirt/images
 LOCKSPACE_DIR=/var/lib/libvirt/lockd/files
 VIRSH=(virsh -q -c qemu:///system)
-# QEMU's probed capabilities, kept across the libvirtd starts of one arm
-# (arms may run at once): probing takes seconds of each start.
+# Lock daemons started so far in this arm: numbers their audit logs.
 LV_DAEMONS=0
 
 # lv_ns CMD [ARGS...]: CMD (a function of the test file) in a fresh nested
@@ -37,6 +35,8 @@ lv_setup() {
 	for d in etc/libvirt var/lib/libvirt var/log/libvirt; do
 		mkdir -p "$LV/$d" && mount --bind "$LV/$d" "/$d" || return 1
 	done
+	# QEMU's probed capabilities, kept across the libvirtd starts of one
+	# arm (arms may run at once): probing takes seconds of each start.
 	mkdir -p "$OUT/$ARM.cache" && mount --bind "$OUT/$ARM.cache" /var/cache/libvirt || return 1
 	mkdir -p /etc/libvirt/qemu "$IMAGES" /run/libvirt "$LV/bin" "$LOCKSPACE_DIR"
 	# The QEMU driver looks up its built-in libvirt-qemu user and kvm group
@@ -141,7 +141,7 @@ lv_image() {
 
 # disk_xml NAME[:shared] TARGET: a virtio disk of $IMAGES/NAME.
 disk_xml() {
-	local name=${1%%:*} shared=
+	local name=${1%%:*} shared=''
 
 	[[ $1 == *:shared ]] && shared='<shareable/>'
 	echo "<disk type='file' device='disk'><driver name='qemu' type='${name##*.}'/>" \
