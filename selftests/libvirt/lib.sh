@@ -33,11 +33,13 @@ lv_setup() {
 	local d
 
 	for d in etc/libvirt var/lib/libvirt var/log/libvirt; do
-		mkdir -p "$LV/$d" && mount --bind "$LV/$d" "/$d" || return 1
+		mkdir -p "$LV/$d" && mount --bind "$LV/$d" "/$d" ||
+			{ note "cannot bind-mount over /$d (libvirt not installed?)"; return 1; }
 	done
 	# QEMU's probed capabilities, kept across the libvirtd starts of one
 	# arm (arms may run at once): probing takes seconds of each start.
-	mkdir -p "$OUT/$ARM.cache" && mount --bind "$OUT/$ARM.cache" /var/cache/libvirt || return 1
+	mkdir -p "$OUT/$ARM.cache" && mount --bind "$OUT/$ARM.cache" /var/cache/libvirt ||
+		{ note "cannot bind-mount over /var/cache/libvirt"; return 1; }
 	mkdir -p /etc/libvirt/qemu "$IMAGES" /run/libvirt "$LV/bin" "$LOCKSPACE_DIR"
 	# The QEMU driver looks up its built-in libvirt-qemu user and kvm group
 	# at start, whatever qemu.conf says: copies with them added, for this
@@ -47,7 +49,8 @@ lv_setup() {
 	grep -q '^libvirt-qemu:' "$LV/group" || echo 'libvirt-qemu:x:64055:' >>"$LV/group"
 	grep -q '^libvirt-qemu:' "$LV/passwd" ||
 		echo 'libvirt-qemu:x:64055:64055::/var/lib/libvirt:/usr/sbin/nologin' >>"$LV/passwd"
-	mount --bind "$LV/passwd" /etc/passwd && mount --bind "$LV/group" /etc/group || return 1
+	mount --bind "$LV/passwd" /etc/passwd && mount --bind "$LV/group" /etc/group ||
+		{ note "cannot bind-mount copies of /etc/passwd and /etc/group"; return 1; }
 	{
 		[ -n "${LV_LOCK_MANAGER-lockd}" ] && echo "lock_manager = \"${LV_LOCK_MANAGER-lockd}\""
 		echo 'user = "root"'

@@ -65,7 +65,7 @@ guarded() {
 	local policy=$1 m dd_rc rec a_uuid x_uuid n
 	ARM=guard-$policy
 
-	lv_setup || { fail "libvirt/guard/$policy" "cannot set up libvirt"; return; }
+	lv_setup || { fail "libvirt/guard/$policy" "$(cat "$OUT/$ARM.notes.why")"; return; }
 	if ! lv_daemon "$LOCKWARDEND" "guard_policy = \"$policy\""; then
 		fail "libvirt/guard/$policy" "$DAEMON_ERR"
 		return

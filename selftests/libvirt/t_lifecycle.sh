@@ -167,8 +167,8 @@ arm() {
 	local bin=$2 scn t0
 	TAKEOVER_TO=$3
 
-	lv_setup || { echo "cannot set up libvirt"; return 1; }
 	scenario setup
+	lv_setup || return 1
 	lv_daemon "$bin" 'guard_policy = "audit"' || { note "$DAEMON_ERR"; return 1; }
 	lv_libvirtd_start || return 1
 	for scn in "${DIRECT[@]}"; do
@@ -201,8 +201,8 @@ arm_indirect() {
 # is refused by nobody or by QEMU, never as the lock manager's busy.
 control() {
 	ARM=control
-	LV_LOCK_MANAGER='' lv_setup || { echo "cannot set up libvirt"; return 1; }
 	scenario control
+	LV_LOCK_MANAGER='' lv_setup || return 1
 	lv_libvirtd_start || return 1
 	two_vms
 	hotplug - b a.qcow2 vdb
