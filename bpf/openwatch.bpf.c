@@ -109,12 +109,24 @@ static __always_inline __u32 tgid_nr(struct task_struct *task)
 	return pid_nr(BPF_CORE_READ(task, group_leader, thread_pid));
 }
 
-static __always_inline bool owned_by(const struct ow_value *v, __u32 tgid)
+/* /proc/PID/stat's clock ticks: USER_HZ is 100 on every arch built for. */
+#define NSEC_PER_TICK	(1000000000ULL / 100)
+
+/*
+ * One of v's owners: its tgid, and the process that registered, not one
+ * given its pid since. (In a time namespace /proc adds an offset to start
+ * times: then no start matches here and userspace judges, by /proc too.)
+ */
+static __always_inline bool owned_by(const struct ow_value *v, __u32 tgid,
+				     struct task_struct *task)
 {
 	for (int i = 0; i < OW_MAX_OWNERS; i++) {
 		if (i >= v->nowners)
 			break;
-		if (v->owners[i] == tgid)
+		if (v->owners[i] != tgid)
+			continue;
+		if (!v->starts[i] ||
+		    v->starts[i] == BPF_CORE_READ(task, group_leader, start_boottime) / NSEC_PER_TICK)
 			return true;
 	}
 	return false;
@@ -169,7 +181,7 @@ static __always_inline int report(struct file *file, struct inode *inode, enum o
 	if (!v)
 		return 0;
 	tgid = tgid_nr(task);
-	if ((tgid == daemon_tgid && !(v->flags & OW_PROBE)) || owned_by(v, tgid))
+	if ((tgid == daemon_tgid && !(v->flags & OW_PROBE)) || owned_by(v, tgid, task))
 		return 0;
 	st = bpf_map_lookup_elem(&stats, &zero);
 	if (!st)

@@ -24,7 +24,13 @@ enum ow_flags {
 	OW_PROBE	= 1 << 1,	/* the daemon's start-up probe: report its opens too */
 };
 
+/*
+ * An owner is a process: its tgid and its start time, in clock ticks since
+ * boot as /proc/PID/stat gives it (0: any process with that tgid), so that
+ * a process given a dead owner's pid is not taken for it.
+ */
 struct ow_value {
+	__u64 starts[OW_MAX_OWNERS];	/* of owners[i] */
 	__u32 id;			/* a resource id, for userspace's table */
 	__u32 flags;			/* enum ow_flags */
 	__u32 nowners;			/* may exceed OW_MAX_OWNERS: userspace decides then */

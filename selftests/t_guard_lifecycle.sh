@@ -41,6 +41,23 @@ both_vms() {
 	      and (.opener_vm_uuid | length) == 36 and .opener_vm_uuid != .vm_uuid"
 }
 
+# conflict NAME VM PID PATH OWNER_VM: VM (process PID) opens PATH, which
+# OWNER_VM holds exclusive, for writing: recorded naming both VMs, and
+# under deny-write refused.
+conflict() {
+	local name=$1 vm=$2 pid=$3 path=$4 owner=$5
+
+	if [ "$policy" = audit ]; then
+		vm_opens "$name-opens" "$vm" "$path" rw
+		OPENER_PID=$pid OPENER_OUT=$REPLY expect_one "$name-recorded" true \
+			".event == \"violation\" and .severity == \"critical\" and $(both_vms "$owner" "$vm")"
+	else
+		vm_refused "$name-refused" "$vm" "$path" rw
+		OPENER_PID=$pid OPENER_OUT=$REPLY expect_one "$name-recorded" true \
+			".event == \"denied\" and $(both_vms "$owner" "$vm")"
+	fi
+}
+
 for policy in audit deny-write; do
 	t=guard-life/$policy
 	if ! guard_daemon "guard_policy = \"$policy\""; then
@@ -68,16 +85,8 @@ for policy in audit deny-write; do
 	expect_one "$t/stray-on-shared" true '.event == "violation" and .opener_vm_name == null'
 
 	# B's QEMU opening the disk C holds exclusive: both VMs named.
-	if [ "$policy" = audit ]; then
-		vm_opens "$t/conflict-opens" B $EXCL rw
-		OPENER_PID=$B_PID OPENER_OUT=$REPLY expect_one "$t/conflict-recorded" true \
-			".event == \"violation\" and .severity == \"critical\" and $(both_vms C B)"
-	else
-		vm_refused "$t/conflict-refused" B $EXCL rw
-		OPENER_PID=$B_PID OPENER_OUT=$REPLY expect_one "$t/conflict-recorded" true \
-			".event == \"denied\" and $(both_vms C B)"
-		vm_opens "$t/conflict-read-passes" B $EXCL
-	fi
+	conflict "$t/conflict" B "$B_PID" $EXCL C
+	[ "$policy" = audit ] || vm_opens "$t/conflict-read-passes" B $EXCL
 
 	# D paused: its leases released, its QEMU still registered.
 	h start D disk=$OWN
@@ -91,15 +100,7 @@ for policy in audit deny-write; do
 	# D's QEMU opening it is the conflict.
 	h start E disk=$OWN
 	result "$t/other-takes-paused-disk" "$([ "$REPLY" = "start E: ok" ] || echo "$REPLY")"
-	if [ "$policy" = audit ]; then
-		vm_opens "$t/paused-conflict-opens" D $OWN rw
-		OPENER_PID=$D_PID OPENER_OUT=$REPLY expect_one "$t/paused-conflict-recorded" true \
-			".event == \"violation\" and $(both_vms E D)"
-	else
-		vm_refused "$t/paused-conflict-refused" D $OWN rw
-		OPENER_PID=$D_PID OPENER_OUT=$REPLY expect_one "$t/paused-conflict-recorded" true \
-			".event == \"denied\" and $(both_vms E D)"
-	fi
+	conflict "$t/paused-conflict" D "$D_PID" $OWN E
 	h resume D
 	result "$t/paused-resume-busy" "$([[ $REPLY == "resume D: error: "*"busy"* ]] || echo "$REPLY")"
 

@@ -409,6 +409,17 @@ static int unpin_fd(const char *dir, const char *name, int *fd)
 	return fd_set_cloexec(*fd, true);
 }
 
+/* An image whose struct ow_value differs cannot share the map. */
+static int same_value(int map_fd)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(map_fd, &info, &len) < 0)
+		return -errno;
+	return info.value_size == sizeof(struct ow_value) ? 0 : -EPROTO;
+}
+
 /*
  * Take over the old image's monitor from its pins: the maps with what is
  * guarded and the events not yet read, the loaded program, and, when
@@ -434,6 +445,10 @@ int bpfmon_restore(const struct bpfmon_params *p, struct json_object *obj,
 	for (int i = 0; i < MAP_COUNT; i++)
 		if ((rc = unpin_fd(dir, what = map_names[i], &m->map[i])) < 0)
 			goto pinned;
+	if ((rc = same_value(m->map[MAP_GUARDED])) < 0) {
+		*why = xstrdup("the pinned monitor is another version's (its map's values differ)");
+		goto fail;
+	}
 	if ((rc = unpin_fd(dir, what = "prog", &m->prog)) < 0)
 		goto pinned;
 	if (json_object_object_get_ex(obj, "attached", &att) && json_object_get_boolean(att) &&

@@ -271,13 +271,26 @@ void client_index_owner(struct client *c)
 		hashmap_put(&c->table->owners, c->owner_key, c);
 }
 
-struct client *clients_owner(struct client_table *t, pid_t pid)
+static struct client *indexed_owner(struct client_table *t, pid_t pid)
 {
-	struct client *c;
 	char key[16];
 
 	snprintf(key, sizeof(key), "%d", pid);
-	if ((c = hashmap_get(&t->owners, key)))
+	return hashmap_get(&t->owners, key);
+}
+
+const struct ownerid *clients_owner_ident(struct client_table *t, pid_t pid)
+{
+	struct client *c = indexed_owner(t, pid);
+
+	return c ? &c->ident : NULL;
+}
+
+struct client *clients_owner(struct client_table *t, pid_t pid)
+{
+	struct client *c;
+
+	if ((c = indexed_owner(t, pid)))
 		return c;
 	/* Its indexed client went; another may have registered it too. */
 	clients_foreach(t, c) {

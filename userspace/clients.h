@@ -102,6 +102,9 @@ struct client *clients_find(struct client_table *t, uint64_t id);
 void client_index_owner(struct client *c);
 /* A live client registered for owner pid (its VM name and uuid), or NULL. */
 struct client *clients_owner(struct client_table *t, pid_t pid);
+/* The identity of owner pid some live client holds, by the index alone
+ * (no scan: this is on every REGISTER), or NULL. */
+const struct ownerid *clients_owner_ident(struct client_table *t, pid_t pid);
 size_t clients_count(const struct client_table *t, enum client_kind kind);
 
 #define clients_foreach(t, c) \

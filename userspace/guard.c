@@ -245,14 +245,17 @@ static void entry_value(const struct guard_entry *e, struct ow_value *v)
 		if (!r->shared)
 			v->flags |= OW_EXCLUSIVE;
 		for (size_t j = 0; j < r->nowners; j++) {
-			bool dup = r->owners[j].start == OWNERID_GONE;
+			/* No process is an owner that was gone at REGISTER. */
+			bool skip = r->owners[j].start == OWNERID_GONE;
 
 			for (size_t k = 0; k < v->nowners && k < OW_MAX_OWNERS; k++)
-				dup |= v->owners[k] == (__u32)r->owners[j].pid;
-			if (dup)
+				skip |= v->owners[k] == (__u32)r->owners[j].pid;
+			if (skip)
 				continue;
-			if (v->nowners < OW_MAX_OWNERS)
+			if (v->nowners < OW_MAX_OWNERS) {
 				v->owners[v->nowners] = r->owners[j].pid;
+				v->starts[v->nowners] = r->owners[j].start;
+			}
 			v->nowners++;
 		}
 	}
@@ -590,7 +593,7 @@ static bool exempt(const struct guard *g, const struct guard_entry *e, pid_t pid
 			owner_pid |= e->res[i].owners[j].pid == pid;
 	}
 	/* Its start time only when it can matter: one /proc read. */
-	if (!owner_pid && !g->vms.procs.count)
+	if (!owner_pid && guard_vms_empty(&g->vms))
 		return false;
 	if (procinfo_start(pid, &start) < 0)
 		start = 0;

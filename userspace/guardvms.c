@@ -62,11 +62,16 @@ void guard_vms_del(struct guard_vms *v, pid_t pid, uint64_t start)
 	free(vm);
 }
 
+bool guard_vms_empty(const struct guard_vms *v)
+{
+	return !v->procs.count;
+}
+
 const struct guard_vm *guard_vms_find(const struct guard_vms *v, pid_t pid, uint64_t start)
 {
 	char key[40];
 
-	if (!v->procs.count)
+	if (guard_vms_empty(v))
 		return NULL;
 	vm_key(key, pid, start);
 	return hashmap_get(&v->procs, key);

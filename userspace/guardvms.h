@@ -12,6 +12,7 @@
 #ifndef LW_GUARDVMS_H
 #define LW_GUARDVMS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -36,6 +37,7 @@ void guard_vms_add(struct guard_vms *v, pid_t pid, uint64_t start, const char *n
 		   const uint8_t *uuid);
 /* One such connection closed (or registered again, as something else). */
 void guard_vms_del(struct guard_vms *v, pid_t pid, uint64_t start);
+bool guard_vms_empty(const struct guard_vms *v);
 /* The VM process pid, started at start, is registered as; NULL if none. */
 const struct guard_vm *guard_vms_find(const struct guard_vms *v, pid_t pid, uint64_t start);
 

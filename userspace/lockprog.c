@@ -96,7 +96,7 @@ static int proc_register(struct daemon *d, struct client *c, struct xdr_in *in,
 	uint8_t uuid[LOCK_UUID_LEN];
 	uint32_t id, pid, flags;
 	char *name = NULL;
-	int rc;
+	int rc, taken;
 
 	if (xdr_get_fixed(in, uuid, sizeof(uuid)) || get_str(in, &name) ||
 	    xdr_get_u32(in, &id) || xdr_get_u32(in, &pid) || xdr_get_u32(in, &flags)) {
@@ -122,10 +122,11 @@ static int proc_register(struct daemon *d, struct client *c, struct xdr_in *in,
 	c->owner_pid = (pid_t)pid;
 	/* Now, while pid is still the owner's: a later one may get it. As
 	 * virtlockd, a pid that names no process is accepted all the same. */
-	if ((rc = ownerid_take(&c->ident, c->src.fd, c->pid, c->owner_pid)) < 0)
+	taken = ownerid_take(&c->ident, c->src.fd, c->pid, c->owner_pid,
+			     clients_owner_ident(&d->clients, c->owner_pid));
+	if (taken < 0)
 		log_debug("client %llu: owner pid %u: %s; no process will be taken for that owner",
-			  (unsigned long long)c->id, pid, strerror(-rc));
-	rc = 0;
+			  (unsigned long long)c->id, pid, strerror(-taken));
 	client_index_owner(c);
 	if (d->guard)
 		guard_client_owner(d->guard, c, true);

@@ -35,7 +35,15 @@ static bool exited(int pidfd)
 	return poll(&p, 1, 0) > 0;
 }
 
-int ownerid_take(struct ownerid *id, int sockfd, pid_t peer_pid, pid_t pid)
+/* known, with a pidfd, names the process pid names now while it runs. */
+static bool still(const struct ownerid *known, pid_t pid)
+{
+	return known && known->pid == pid && known->pidfd >= 0 && known->start &&
+	       known->start != OWNERID_GONE && !exited(known->pidfd);
+}
+
+int ownerid_take(struct ownerid *id, int sockfd, pid_t peer_pid, pid_t pid,
+		 const struct ownerid *known)
 {
 	uint64_t start;
 	int fd, rc;
@@ -45,6 +53,11 @@ int ownerid_take(struct ownerid *id, int sockfd, pid_t peer_pid, pid_t pid)
 	id->start = OWNERID_GONE;
 	if (pid <= 0)
 		return -ESRCH;
+	/* libvirtd's connections on a running VM's behalf: one poll. */
+	if (pid != peer_pid && still(known, pid)) {
+		id->start = known->start;
+		return 0;
+	}
 	if ((fd = pidfd_of(sockfd, peer_pid, pid)) < 0)
 		return fd;
 	/* Read while the pidfd's process still runs: then the pid was its. */

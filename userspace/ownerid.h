@@ -29,11 +29,14 @@ struct ownerid {
 #define OWNERID_NONE ((struct ownerid){ .pid = 0, .start = 0, .pidfd = -1 })
 
 /*
- * The identity of pid, registered over sockfd by its peer peer_pid. A pid
- * that names no process gets start OWNERID_GONE and no pidfd: no process
- * is that owner. -errno when it cannot be taken (-ESRCH: no such process).
+ * The identity of pid, registered over sockfd by its peer peer_pid; known
+ * (NULL: none) is an identity of pid held already, reused while its
+ * process runs, which spares /proc. A pid that names no process gets
+ * start OWNERID_GONE and no pidfd: no process is that owner. -errno when
+ * it cannot be taken (-ESRCH: no such process).
  */
-int ownerid_take(struct ownerid *id, int sockfd, pid_t peer_pid, pid_t pid);
+int ownerid_take(struct ownerid *id, int sockfd, pid_t peer_pid, pid_t pid,
+		 const struct ownerid *known);
 /* Close its pidfd; an identity that is not taken is fine. */
 void ownerid_clear(struct ownerid *id);
 /* Hand its pidfd on (the reaper signals through it); -1 if none. */

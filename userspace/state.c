@@ -697,7 +697,7 @@ static int load_ident(struct reader *r, struct client *c, struct json_object *ex
 	int pidfd = -1;
 
 	if (!ext || !json_object_object_get_ex(ext, "owner", &own)) {
-		ownerid_take(&c->ident, c->src.fd, c->pid, c->owner_pid);
+		ownerid_take(&c->ident, c->src.fd, c->pid, c->owner_pid, NULL);
 		return 0;
 	}
 	if (!json_object_is_type(own, json_type_object) ||

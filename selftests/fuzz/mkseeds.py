@@ -191,7 +191,8 @@ VIRTLOCKD_STATE = {
 OURS_STATE = copy.deepcopy(VIRTLOCKD_STATE)
 OURS_STATE['daemon']['servers']['admin']['clients'] = [client(203, 2)]
 OURS_STATE['daemon']['servers']['virtlockd']['clients'][0]['lockwarden'] = {
-    'rx': 'AAAAHA==', 'tx': '', 'connect_time_ns': 1795300980000000000}
+    'rx': 'AAAAHA==', 'tx': '', 'connect_time_ns': 1795300980000000000,
+    'owner': {'start': 123456, 'pidfd': -1}}   # identity taken at REGISTER (no pidfd here)
 OURS_STATE['defaultLockspace']['resources'] = [
     resource('disk.img', 'disk.img', 205, 1, False), resource('posix.img', 'posix.img', 206, 0, True)]
 OURS_STATE['lockspaces'][0]['resources'] = [resource('res', 'ls/res', 204, 2, False)]
