@@ -4,6 +4,7 @@
 #   make            build everything into $(BUILD)/
 #   make test       install deps, build, run selftests/ (T=pattern to filter)
 #   make test SAN=1 the same with ASan+UBSan, built in build-san/
+#   make test-libvirt  end to end with real libvirtd and QEMU (selftests/libvirt/)
 #   make fuzz       run each libFuzzer target FUZZ_SECONDS (60) seconds
 #   make bench      print benchmark figures against virtlockd and baselines
 #   make run        install deps, build, run lockwardend in the foreground
@@ -78,7 +79,7 @@ FUZZ_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz/obj/%.o)
 DEPFLAGS := -MMD -MP
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test bench run install clean fuzz
+.PHONY: all deps test test-libvirt bench run install clean fuzz
 all: $(BUILD)/lockwardend $(TOOLS) $(TESTS) $(PRELOADS)
 
 deps:
@@ -170,6 +171,10 @@ fuzz: deps $(FUZZERS)
 
 test: deps all
 	$(Q)BUILD=$(abspath $(BUILD)) SAN=$(SAN) bash selftests/run.sh $(T)
+
+test-libvirt: deps all
+	$(Q)BUILD=$(abspath $(BUILD)) SUITE=libvirt TEST_TIMEOUT=$${TEST_TIMEOUT:-600} \
+		bash selftests/run.sh $(T)
 
 bench: deps all
 	$(Q)BUILD=$(abspath $(BUILD)) bash selftests/bench.sh

@@ -11,6 +11,7 @@ pkgs=(
 	liburing-dev		# io_uring opens in the fanotify tests
 	fuse3 libfuse3-dev	# a filesystem that stops answering, in the fanotify tests
 	libvirt-daemon libvirt-dev libvirt-clients	# virtlockd, lockd.so, virt-admin: the peers we test against
+	libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils	# real libvirtd and QEMU guests (make test-libvirt)
 	util-linux procps psmisc valgrind
 	jq			# reading audit records in the guard tests
 	libtirpc-dev libglib2.0-dev	# make bench: xdr.c and hashmap.c against the libraries

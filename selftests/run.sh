@@ -8,6 +8,7 @@
 #
 # Usage: selftests/run.sh [PATTERN]   only test files whose name has PATTERN
 #   env: BUILD (default ./build), TEST_TIMEOUT seconds per file (300),
+#        SUITE=libvirt for the files of selftests/libvirt/ instead (make test-libvirt),
 #        SCN=PATTERN to pick scenarios in t_scenarios.sh
 # With a build made with SAN=1, every ASan, LSan or UBSan report of any
 # process fails the test file it came from.
@@ -16,6 +17,7 @@ set -u
 source "$(dirname "$0")/lib.sh"
 
 pattern=${1:-}
+start_s=$SECONDS
 timeout_s=${TEST_TIMEOUT:-300}
 npass=0
 nfail=0
@@ -54,9 +56,14 @@ if [ "$(id -u)" -ne 0 ]; then
 	fail run.sh "must run as root (mount namespaces, the daemons' /run)"
 	nfail=1
 else
-	rm -rf "$BUILD/selftests/out"
+	rm -rf "$BUILD/selftests/out${SUITE:+-$SUITE}"
 	mkdir -p "$OUT"
-	for t in "$SELFTESTS"/t_*.sh "$BUILD"/selftests/test_*; do
+	if [ -n "${SUITE:-}" ]; then
+		tests=("$SELFTESTS/$SUITE"/t_*.sh)
+	else
+		tests=("$SELFTESTS"/t_*.sh "$BUILD"/selftests/test_*)
+	fi
+	for t in "${tests[@]}"; do
 		[ -f "$t" ] || continue
 		name=$(basename "$t")
 		[[ $name == *"$pattern"* ]] || continue
@@ -64,7 +71,7 @@ else
 		t_*.sh)
 			# A pid namespace too: whatever the file leaves running
 			# (even a daemonized daemon) dies with it.
-			OUT=$BUILD/selftests/out/${name%.sh} run_file "$name" \
+			OUT=$BUILD/selftests/out${SUITE:+-$SUITE}/${name%.sh} run_file "$name" \
 				unshare -m -p -f --mount-proc -- bash -c '
 					mount -t tmpfs lw-run /run &&
 					mount -t tmpfs lw-srv /srv &&
@@ -80,6 +87,6 @@ else
 fi
 
 echo "$nskip skipped"
-echo "wall time: $SECONDS s"
+echo "wall time: $((SECONDS - start_s)) s"
 echo "$npass passed, $nfail failed"
 [ "$nfail" -eq 0 ]
