@@ -257,6 +257,8 @@ in_namespaces() {
 	# as on a host that never ran lockwarden (another test may have run
 	# a daemon on this one)
 	rm -rf "$R/var/lib/lockwarden" "$R/var/log/lockwarden"
+	# and no man-db index rebuilt at each dpkg run: seconds, and not ours
+	rm -f "$R/var/lib/man-db/auto-update"
 	root_changes >"$OUT/changes.before"
 
 	result package/install-takes-over-live "$(step_install)"
