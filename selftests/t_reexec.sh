@@ -160,6 +160,29 @@ giveback() {
 	vm_expect "alive B: yes" alive B
 }
 
+# The way back with a client whose process is gone but whose hangup is
+# not read yet: virtlockd would look its process up and exit with every
+# lock, so lockwardend ends such a client before the exec.
+giveback_dead_client() {
+	local probe
+
+	start_via "$LOCKWARDEND" || { echo "$DAEMON_ERR"; return; }
+	two_vms
+	ln -sfn "$VIRTLOCKD" "$OUT/bin/daemon"
+	"$BUILD/selftests/rpcprobe" < <(echo connect; sleep 30) >/dev/null 2>&1 &
+	probe=$!
+	sleep 0.5
+	kill -STOP "$DAEMON_PID"
+	kill -USR1 "$DAEMON_PID"
+	kill -KILL "$probe"
+	wait "$probe" 2>/dev/null
+	kill -CONT "$DAEMON_PID"
+	vm_expect "$BUSY_A" start X disk=/srv/img/a.img
+	[ "$(readlink "/proc/$DAEMON_PID/exe")" = "$(readlink -f "$VIRTLOCKD")" ] ||
+		echo "the daemon runs '$(readlink "/proc/$DAEMON_PID/exe")': $(grep error "$DAEMON_LOG" | tail -n 1)"
+	vm_expect "alive B: yes" alive B
+}
+
 # The exec fails (binary gone, not executable): the daemon logs it and
 # serves on with every lock.
 exec_fails() {
@@ -311,7 +334,7 @@ reexec_half_frame() {
 
 export -f start_via restores upgrade two_vms reexec_holders reexec_half_frame audit_has \
 	hook_across_reexec reexec_load reexec_vm_killed \
-	takeover giveback exec_fails state_damaged state_future_keys stale_state inherited_lock_no_state
+	takeover giveback giveback_dead_client exec_fails state_damaged state_future_keys stale_state inherited_lock_no_state
 export STATE BUSY_A CONF_TEXT
 
 result reexec/holders-10-times "$(fresh_ns reexec_holders)"
@@ -320,6 +343,7 @@ result reexec/half-frame-unregistered "$(fresh_ns reexec_half_frame)"
 result reexec/vm-killed-during-exec "$(fresh_ns reexec_vm_killed)"
 result reexec/takeover-virtlockd "$(fresh_ns takeover)"
 result reexec/giveback-virtlockd "$(fresh_ns giveback)"
+result reexec/giveback-dead-client "$(fresh_ns giveback_dead_client)"
 result reexec/exec-fails "$(fresh_ns exec_fails)"
 result reexec/hook-across-reexec "$(fresh_ns hook_across_reexec)"
 result reexec/state-missing "$(fresh_ns state_damaged "rm -f $STATE" \
