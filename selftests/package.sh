@@ -123,14 +123,15 @@ runs() {
 	[ "$exe" = "$1" ] || echo "pid $DPID runs '$exe', not $1"
 }
 
-# The outsider: asks for A's disk again and again while the package
-# changes hands, each answer one line in $OUT/watch.log.
+# watch_start STEP: the outsider asks for A's disk again and again while
+# the package changes hands, each answer one line in $OUT/watch-STEP.log.
 watch_start() {
-	: >"$OUT/watch.log"
+	WATCH_LOG=$OUT/watch-$1.log
+	: >"$WATCH_LOG"
 	touch "$OUT/watch.on"
 	(
 		while [ -e "$OUT/watch.on" ]; do
-			echo "start W disk=/srv/img/a.img" | "$HARNESS" >>"$OUT/watch.log" 2>&1
+			echo "start W disk=/srv/img/a.img" | "$HARNESS" >>"$WATCH_LOG" 2>&1
 		done
 	) &
 	WATCH_PID=$!
@@ -142,8 +143,8 @@ watch_stop() {
 
 	rm -f "$OUT/watch.on"
 	wait "$WATCH_PID"
-	n=$(wc -l <"$OUT/watch.log")
-	bad=$(grep -vxF "${BUSY_A/X/W}" "$OUT/watch.log" | sort | uniq -c | head -n 2 | tr '\n' ' ')
+	n=$(wc -l <"$WATCH_LOG")
+	bad=$(grep -vxF "${BUSY_A/X/W}" "$WATCH_LOG" | sort | uniq -c | head -n 2 | tr '\n' ' ')
 	[ -z "$bad" ] || echo "the outsider got: $bad"
 	[ "$n" -ge 3 ] || echo "the outsider asked only $n times"
 }
@@ -157,7 +158,7 @@ dpkg_in_root() {
 step_install() {
 	local why
 
-	watch_start
+	watch_start install
 	why=$(dpkg_in_root -i "$DEB")
 	why+=$(runs /usr/sbin/lockwardend)
 	why+=$(locks_held)
@@ -185,7 +186,7 @@ step_upgrade() {
 	local why ino
 
 	ino=$(stat -L -c %i "/proc/$DPID/exe")
-	watch_start
+	watch_start upgrade
 	why=$(dpkg_in_root -i "$DEB2")
 	why+=$(runs /usr/sbin/lockwardend)
 	[ "$(stat -L -c %i "/proc/$DPID/exe")" != "$ino" ] || why+="the daemon still runs the old image; "
@@ -196,10 +197,37 @@ step_upgrade() {
 	echo "$why"
 }
 
+# prerm refuses a removal while lockwarden's own units run the daemon
+# (argv[0] /usr/sbin/lockwardend): played by a stand-in named in the pid
+# file for the time of the dpkg run.
+step_remove_refused() {
+	local why pidtext stand
+
+	pidtext=$(cat "$R/run/virtlockd.pid")
+	chroot "$R" bash -c 'exec -a /usr/sbin/lockwardend sleep 60' &
+	stand=$!
+	sleep 0.2
+	echo "$stand" >"$R/run/virtlockd.pid"
+	if in_root dpkg -r lockwarden >"$OUT/dpkg-refused.log" 2>&1; then
+		why="dpkg -r went ahead; "
+	elif ! grep -q "switch back to virtlockd's units" "$OUT/dpkg-refused.log"; then
+		why="dpkg -r failed without prerm's word: $(tail -n 1 "$OUT/dpkg-refused.log"); "
+	fi
+	echo "$pidtext" >"$R/run/virtlockd.pid"
+	kill "$stand"
+	wait "$stand" 2>/dev/null
+	# (selected for removal, still installed)
+	[ "$(in_root dpkg-query -W -f='${db:Status-Status}' lockwarden)" = installed ] ||
+		why+="lockwarden is $(in_root dpkg-query -W -f='${Status}' lockwarden); "
+	why+=$(runs /usr/sbin/lockwardend)
+	why+=$(locks_held)
+	echo "$why"
+}
+
 step_remove() {
 	local why
 
-	watch_start
+	watch_start remove
 	why=$(dpkg_in_root -r lockwarden)
 	why+=$(runs /usr/sbin/virtlockd)
 	why+=$(locks_held)
@@ -208,6 +236,8 @@ step_remove() {
 	cmp -s "$R/usr/sbin/virtlockd" /usr/sbin/virtlockd ||
 		why+="/usr/sbin/virtlockd is not libvirt's again; "
 	[ ! -e "$R/usr/sbin/virtlockd.libvirt" ] || why+="/usr/sbin/virtlockd.libvirt is left; "
+	[ -s "$R/var/log/lockwarden/audit.jsonl" ] ||
+		why+="lockwardend's audit log is not in /var/log/lockwarden (kept until purge); "
 	# virtlockd serves: a disk given up is taken by another
 	vm_expect "stop A: ok" stop A
 	vm_expect "start X: ok" start X disk=/srv/img/a.img
@@ -263,6 +293,7 @@ in_namespaces() {
 
 	result package/install-takes-over-live "$(step_install)"
 	result package/upgrade-reexecs "$(step_upgrade)"
+	result package/remove-refused-under-own-units "$(step_remove_refused)"
 	result package/remove-gives-back-live "$(step_remove)"
 	result package/purge-leaves-nothing "$(step_purge)"
 }
