@@ -324,7 +324,7 @@ else
 		fail package/upgrade-build "make deb DEB_VERSION=$UPGRADE_VERSION: $(tail -n 2 "$OUT/deb2.log")"
 	fi
 fi 2>&1 | tee "$OUT/package.log"
-echo "$(grep -c '^PASS ' "$OUT/package.log") passed, $(grep -c '^FAIL ' "$OUT/package.log") failed"
 echo "wall time: $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+echo "$(grep -c '^PASS ' "$OUT/package.log") passed, $(grep -c '^FAIL ' "$OUT/package.log") failed"
 grep -q '^FAIL ' "$OUT/package.log" && exit 1
 exit 0
