@@ -9,6 +9,8 @@
 #   make bench      print benchmark figures against virtlockd and baselines
 #   make run        install deps, build, run lockwardend in the foreground
 #   make install    DESTDIR=... PREFIX=/usr
+#   make deb        the Debian package, in $(BUILD)/deb/ (DEB_VERSION=... to override)
+#   make test-package  build it, lintian, install/upgrade/remove/purge it live
 #   V=1             show the commands
 
 # SAN=1 builds everything with ASan+UBSan, in a directory of its own
@@ -35,7 +37,7 @@ WARN	:= -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	   -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 # userspace/, by layer, lowest first: each folder is one archive.
 LAYERS	:= lib rpc audit lockd guard daemon
-ALL_CFLAGS := $(CFLAGS) $(WARN) $(SANFLAGS) -std=gnu11 -D_GNU_SOURCE \
+ALL_CFLAGS := $(CPPFLAGS) $(CFLAGS) $(WARN) $(SANFLAGS) -std=gnu11 -D_GNU_SOURCE \
 	-DLW_VERSION=\"$(VERSION)\" -I include $(LAYERS:%=-I userspace/%) -I $(BUILD)
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
 LIBS	:= -lbpf -lelf -lz -ljson-c -lnettle
@@ -79,8 +81,11 @@ FUZZ_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz/obj/%.o)
 DEPFLAGS := -MMD -MP
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test test-libvirt bench run install clean fuzz
+.PHONY: all deps test test-libvirt bench run install clean fuzz progs deb test-package
 all: $(BUILD)/lockwardend $(TOOLS) $(TESTS) $(PRELOADS)
+
+# What is installed: the daemon and the tools, not the tests.
+progs: $(BUILD)/lockwardend $(TOOLS)
 
 deps:
 	$(Q)bash scripts/deps.sh
@@ -194,6 +199,31 @@ install: $(BUILD)/lockwardend $(TOOLS)
 	install -m 0644 packaging/lockwardend.conf $(DESTDIR)$(SYSCONFDIR)/libvirt/lockwardend.conf.sample
 	$(if $(wildcard man/*.5),install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/)
 	$(if $(wildcard man/*.8),install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/)
+
+# The Debian package: the tree (without build output) and packaging/debian
+# staged in $(BUILD)/deb/, built there by dpkg-buildpackage, whose make
+# must not inherit ours (BUILD= passed down would make its clean remove ours).
+DEB_VERSION ?= $(VERSION)
+DEB_SRC := $(BUILD)/deb/lockwarden-$(DEB_VERSION)
+
+deb: deps
+	$(call msg,DEB,$(BUILD)/deb/lockwarden_$(DEB_VERSION)_$(shell dpkg --print-architecture).deb)
+	$(Q)rm -rf $(DEB_SRC) && mkdir -p $(DEB_SRC)
+	$(Q)tar -c --exclude=./.git --exclude='./build*' --exclude=./packaging/debian . | \
+		tar -x -C $(DEB_SRC)
+	$(Q)cp -r packaging/debian $(DEB_SRC)/debian
+	$(Q)if [ "$(DEB_VERSION)" != "$$(dpkg-parsechangelog -l packaging/debian/changelog -S Version)" ]; then \
+		{ printf 'lockwarden (%s) unstable; urgency=medium\n\n  * Built with DEB_VERSION=%s.\n\n -- %s  %s\n\n' \
+			"$(DEB_VERSION)" "$(DEB_VERSION)" \
+			"$$(dpkg-parsechangelog -l packaging/debian/changelog -S Maintainer)" "$$(date -R)"; \
+		  cat packaging/debian/changelog; } >$(DEB_SRC)/debian/changelog; \
+	fi
+	$(Q)cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD -u SAN -u V \
+		dpkg-buildpackage -b -us -uc -J >../build-$(DEB_VERSION).log 2>&1 || \
+		{ tail -n 30 ../build-$(DEB_VERSION).log; exit 1; }
+
+test-package: deb $(BUILD)/selftests/vmharness
+	$(Q)BUILD=$(abspath $(BUILD)) bash selftests/package.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -15,6 +15,7 @@ pkgs=(
 	util-linux procps psmisc valgrind
 	jq			# reading audit records in the guard tests
 	libtirpc-dev libglib2.0-dev	# make bench: xdr.c and hashmap.c against the libraries
+	build-essential debhelper dpkg-dev lintian	# make deb, make test-package
 )
 
 missing=()

@@ -71,7 +71,9 @@ takeover() {
 	upgrade || return
 	exe=$(readlink "/proc/$DAEMON_PID/exe")
 	[ "$exe" = "$(readlink -f "$LOCKWARDEND")" ] || echo "the daemon runs $exe"
-	posix=$(grep -c "POSIX  ADVISORY  [A-Z]* $DAEMON_PID " /proc/locks)
+	# the resources' locks, not the pid file's
+	posix=$(grep "POSIX  ADVISORY  [A-Z]* $DAEMON_PID " /proc/locks |
+		grep -vc " $(printf '%02x:%02x:%s' $(stat -c '%Hd %Ld %i' /run/virtlockd.pid)) ")
 	[ "$posix" -eq 4 ] || echo "$posix POSIX locks of the daemon after the takeover, not 4"
 	grep -q 'restored virtlockd state: 4 resources (4 adopted POSIX locks), 3 lock clients' \
 		"$DAEMON_LOG" || echo "no takeover log line: $(grep restored "$DAEMON_LOG")"
@@ -90,6 +92,68 @@ takeover() {
 	vm_expect "kill C: killed by SIGKILL" kill C
 	vm_expect "plugin: ok" plugin file_lockspace_dir=/srv/lockspace
 	vm_expect "start Y: ok" start Y disk=/srv/img/d.img retry=5s
+}
+
+# The way back, as the package's removal goes: lockwardend holding OFD
+# locks and adopted POSIX ones re-execs into virtlockd, which takes every
+# lock and client over (and the pid file, locked by the same process).
+giveback() {
+	start_via "$VIRTLOCKD" || { echo "$DAEMON_ERR"; return; }
+	two_vms
+	ln -sfn "$LOCKWARDEND" "$OUT/bin/daemon"
+	upgrade || return
+	vm_expect "stop B: ok" stop B
+	vm_expect "start B: ok" start B disk=/srv/img/b.img
+	ln -sfn "$VIRTLOCKD" "$OUT/bin/daemon"
+	kill -USR1 "$DAEMON_PID"
+	vm_expect "$BUSY_A" start X disk=/srv/img/a.img
+	[ "$(readlink "/proc/$DAEMON_PID/exe")" = "$(readlink -f "$VIRTLOCKD")" ] ||
+		echo "the daemon runs $(readlink "/proc/$DAEMON_PID/exe"): $(tail -n 1 "$DAEMON_LOG")"
+	vm_expect "start Y: error: resource busy: Lockspace resource '/srv/img/b.img' is locked" \
+		start Y disk=/srv/img/b.img
+	vm_expect "stop A: ok" stop A
+	vm_expect "start X: ok" start X disk=/srv/img/a.img
+	vm_expect "alive B: yes" alive B
+}
+
+# The way back with a configuration virtlockd would not start with: the
+# re-exec is refused (virtlockd has no --check-config, so lockwardend reads
+# it with its own parser) and lockwardend serves on with every lock.
+giveback_bad_config() {
+	start_via "$LOCKWARDEND" || { echo "$DAEMON_ERR"; return; }
+	two_vms
+	echo 'max_clients = "many' >>"$OUT/reexec.conf"
+	ln -sfn "$VIRTLOCKD" "$OUT/bin/daemon"
+	kill -USR1 "$DAEMON_PID"
+	log_has 'virtlockd would not start' ||
+		echo "no refusal logged: $(tail -n 1 "$DAEMON_LOG")"
+	[ "$(readlink "/proc/$DAEMON_PID/exe")" = "$(readlink -f "$LOCKWARDEND")" ] ||
+		echo "the daemon runs $(readlink "/proc/$DAEMON_PID/exe")"
+	vm_expect "$BUSY_A" start X disk=/srv/img/a.img
+	vm_expect "alive B: yes" alive B
+}
+
+# The way back with a client whose process is gone but whose hangup is
+# not read yet: virtlockd would look its process up and exit with every
+# lock, so lockwardend ends such a client before the exec.
+giveback_dead_client() {
+	local probe
+
+	start_via "$LOCKWARDEND" || { echo "$DAEMON_ERR"; return; }
+	two_vms
+	ln -sfn "$VIRTLOCKD" "$OUT/bin/daemon"
+	"$BUILD/selftests/rpcprobe" < <(echo connect; sleep 30) >/dev/null 2>&1 &
+	probe=$!
+	sleep 0.5
+	kill -STOP "$DAEMON_PID"
+	kill -USR1 "$DAEMON_PID"
+	kill -KILL "$probe"
+	wait "$probe" 2>/dev/null
+	kill -CONT "$DAEMON_PID"
+	vm_expect "$BUSY_A" start X disk=/srv/img/a.img
+	[ "$(readlink "/proc/$DAEMON_PID/exe")" = "$(readlink -f "$VIRTLOCKD")" ] ||
+		echo "the daemon runs '$(readlink "/proc/$DAEMON_PID/exe")': $(grep error "$DAEMON_LOG" | tail -n 1)"
+	vm_expect "alive B: yes" alive B
 }
 
 # The binary to exec is gone or not executable: the re-exec is refused,
@@ -192,13 +256,16 @@ reexec_half_frame() {
 }
 
 export -f reexec_holders reexec_half_frame hook_across_reexec reexec_load reexec_vm_killed \
-	takeover exec_fails state_future_keys stale_state
+	takeover giveback giveback_bad_config giveback_dead_client exec_fails state_future_keys stale_state
 
 result reexec/holders-10-times "$(fresh_ns reexec_holders)"
 result reexec/under-load "$(fresh_ns reexec_load)"
 result reexec/half-frame-unregistered "$(fresh_ns reexec_half_frame)"
 result reexec/vm-killed-during-exec "$(fresh_ns reexec_vm_killed)"
 result reexec/takeover-virtlockd "$(fresh_ns takeover)"
+result reexec/giveback-virtlockd "$(fresh_ns giveback)"
+result reexec/giveback-bad-config "$(fresh_ns giveback_bad_config)"
+result reexec/giveback-dead-client "$(fresh_ns giveback_dead_client)"
 result reexec/exec-fails "$(fresh_ns exec_fails)"
 result reexec/hook-across-reexec "$(fresh_ns hook_across_reexec)"
 result reexec/state-future-keys "$(fresh_ns state_future_keys)"

@@ -183,7 +183,7 @@ int daemon_request_reexec(struct daemon *d, const char *why, struct lw_err *err)
 	char *path = NULL, *bad = NULL;
 	int rc;
 
-	if ((rc = exec_check(d->argv, &path, &bad)) < 0) {
+	if ((rc = exec_check(d->argv, d->paths.config, &path, &bad)) < 0) {
 		log_error("%s: re-exec refused: %s; serving on with every lock held", why, bad);
 		daemon_event(d, "reexec_failed", bad);
 		lw_err_set(err, ERR_FROM_ADMIN, ERR_OPERATION_INVALID, "re-exec refused: %s", bad);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "execcheck.h"
 #include "util.h"
 
@@ -132,28 +134,19 @@ static const char *last_line(char *out)
 	return (nl = strrchr(out, '\n')) ? nl + 1 : out;
 }
 
-/* Run path with argv[1..] and --check-config; its last line says why it failed. */
-static int self_check(const char *path, char *const *argv, char **why)
+/* Run path with args (args[0] is replaced by path) for at most
+ * CHECK_TIMEOUT_MS; what it printed goes to out, how it ended to *status. */
+static int run(const char *path, char **args, char *out, size_t max, int *status)
 {
-	char out[CHECK_OUTPUT_MAX] = "", **args;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	int pipefd[2], rc, status, n = 0;
+	int pipefd[2], rc;
 	sigset_t none;
 	pid_t pid;
 
-	while (argv[n])
-		n++;
-	args = xcalloc(n + 2, sizeof(*args));
-	memcpy(args, argv, n * sizeof(*args));
 	args[0] = (char *)path;
-	args[n] = "--check-config";
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		rc = -errno;
-		*why = xasprintf("%s --check-config: cannot run it: %s", path, strerror(-rc));
-		free(args);
-		return rc;
-	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
 	sigemptyset(&none);
 	posix_spawnattr_init(&attr);
 	posix_spawnattr_setsigmask(&attr, &none);
@@ -165,22 +158,40 @@ static int self_check(const char *path, char *const *argv, char **why)
 	rc = -posix_spawn(&pid, path, &fa, &attr, args, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	free(args);
 	close(pipefd[1]);
 	if (rc < 0) {
 		close(pipefd[0]);
-		*why = xasprintf("%s --check-config: cannot run it: %s", path, strerror(-rc));
 		return rc;
 	}
-	rc = gather(pipefd[0], out, sizeof(out));
+	rc = gather(pipefd[0], out, max);
 	close(pipefd[0]);
 	if (rc == -ETIMEDOUT)
 		kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
 		;
+	return rc;
+}
+
+/* Run path with argv[1..] and --check-config; its last line says why it failed. */
+static int self_check(const char *path, char *const *argv, char **why)
+{
+	char out[CHECK_OUTPUT_MAX] = "", **args;
+	int rc, status, n = 0;
+
+	while (argv[n])
+		n++;
+	args = xcalloc(n + 2, sizeof(*args));
+	memcpy(args, argv, n * sizeof(*args));
+	args[n] = "--check-config";
+	rc = run(path, args, out, sizeof(out), &status);
+	free(args);
 	if (rc == -ETIMEDOUT) {
 		*why = xasprintf("%s --check-config did not answer in %d s", path,
 				 CHECK_TIMEOUT_MS / 1000);
+		return rc;
+	}
+	if (rc < 0) {
+		*why = xasprintf("%s --check-config: cannot run it: %s", path, strerror(-rc));
 		return rc;
 	}
 	/* Exit 0 alone could be any program: ours says so. */
@@ -203,7 +214,44 @@ static int self_check(const char *path, char *const *argv, char **why)
 	return -EINVAL;
 }
 
-int exec_check(char *const *argv, char **path, char **why)
+/* libvirt's own virtlockd (the package's removal hands the locks back to
+ * it): "PATH (libvirt) VERSION" on -V. */
+static bool is_virtlockd(const char *path)
+{
+	char out[CHECK_OUTPUT_MAX] = "", *args[3] = { NULL, "-V", NULL };
+	int status;
+
+	return run(path, args, out, sizeof(out), &status) == 0 && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0 && strstr(out, " (libvirt) ");
+}
+
+/* The configuration a virtlockd started with argv reads: -f FILE, else
+ * default (which may be missing). */
+static int virtlockd_config(char *const *argv, const char *dflt, char **why)
+{
+	const char *file = NULL;
+	struct config cfg;
+	char *bad = NULL;
+	int rc;
+
+	for (int i = 1; argv[i]; i++) {
+		if ((!strcmp(argv[i], "-f") || !strcmp(argv[i], "--config")) && argv[i + 1])
+			file = argv[i + 1];
+		else if (!strncmp(argv[i], "--config=", 9))
+			file = argv[i] + 9;
+	}
+	/* Our parser takes every key virtlockd knows, with libvirt's syntax. */
+	config_defaults(&cfg);
+	rc = config_load(&cfg, file ? file : dflt, !file, &bad);
+	config_free(&cfg);
+	if (rc < 0) {
+		*why = xasprintf("virtlockd would not start: %s", bad);
+		free(bad);
+	}
+	return rc;
+}
+
+int exec_check(char *const *argv, const char *config, char **path, char **why)
 {
 	char *p = resolve(argv[0]);
 	int rc;
@@ -212,7 +260,13 @@ int exec_check(char *const *argv, char **path, char **why)
 		*why = xasprintf("%s: not found in PATH", argv[0]);
 		return -ENOENT;
 	}
-	if ((rc = check_file(p, why)) < 0 || (rc = self_check(p, argv, why)) < 0) {
+	if ((rc = check_file(p, why)) == 0 && (rc = self_check(p, argv, why)) < 0 &&
+	    is_virtlockd(p)) {
+		free(*why);
+		*why = NULL;
+		rc = virtlockd_config(argv, config, why);
+	}
+	if (rc < 0) {
 		free(p);
 		return rc;
 	}

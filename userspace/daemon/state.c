@@ -587,6 +587,7 @@ int state_reexec(struct daemon *d)
 	char magic[32];
 	int rc;
 
+	clients_close_orphans(&d->clients);
 	/* Replies in hand go out now if the sockets take them; the rest,
 	 * and any frame read but not yet handled, travel in the state. */
 	clients_foreach(&d->clients, c)

@@ -9,11 +9,17 @@
 #include "pidfile.h"
 #include "util.h"
 
+/*
+ * A POSIX lock, as virtlockd takes: it belongs to the process, so it stays
+ * held across an exec through the kept fd, and a virtlockd image exec'd in
+ * our place (the package's removal) locks the file again as its own. An OFD
+ * lock would be another holder to it, and virtlockd would exit.
+ */
 static int lock_byte0(int fd, short type)
 {
 	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
 
-	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+	return fcntl(fd, F_SETLK, &fl) < 0 ? -errno : 0;
 }
 
 /* Is fd the file now at path? */
@@ -63,12 +69,11 @@ fail:
 int pidfile_check(const char *path, int fd)
 {
 	int rc = same_file(path, fd);
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
 
 	if (rc < 0)
 		return rc;
-	/* Taking our own OFD lock again succeeds; someone else's fails. */
-	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+	/* Taking our own lock again succeeds; another process's fails. */
+	return lock_byte0(fd, F_WRLCK);
 }
 
 void pidfile_release(const char *path, int fd)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The pid file, itself locked (an OFD lock on byte 0, as virtlockd locks
+ * The pid file, itself locked (a POSIX lock on byte 0, as virtlockd locks
  * its pid file) so two daemons never run on one socket. Its fd survives
- * re-exec with the lock held.
+ * re-exec with the lock held, whichever daemon the exec starts.
  */
 #ifndef LW_PIDFILE_H
 #define LW_PIDFILE_H

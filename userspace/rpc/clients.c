@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -92,6 +93,24 @@ void client_close(struct client *c, const char *why)
 		t->ops.closed(t->ops.data, c);
 	c->next = t->dead;
 	t->dead = c;
+}
+
+/*
+ * Its end, unread yet or near: the process has exited, or only a child it
+ * forked holds the connection. virtlockd, when it is the image a re-exec
+ * starts (the package's removal), looks each client's process up and exits
+ * with every lock when one is missing; so such a client ends now, as its
+ * hangup would end it.
+ */
+void clients_close_orphans(struct client_table *t)
+{
+	struct client *c, *next;
+
+	for (c = t->head; c; c = next) {
+		next = c->next;
+		if (!c->closing && c->pid > 0 && kill(c->pid, 0) < 0 && errno == ESRCH)
+			client_close(c, "its process is gone");
+	}
 }
 
 /* A whole frame (or a bad length, which handle_frames closes for) in rx:

@@ -98,6 +98,8 @@ int clients_add(struct client_table *t, int fd, enum client_kind kind, struct cl
 void client_close(struct client *c, const char *why);
 /* Free closed clients; the daemon calls this after each event batch. */
 void clients_reap(struct client_table *t);
+/* Close every client whose process is gone (before a re-exec). */
+void clients_close_orphans(struct client_table *t);
 
 /* Write what is queued; arranges EPOLLOUT when the socket is full. */
 void client_flush(struct client *c);
