@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "config.h"
 #include "guardpolicy.h"
+#include "leasecheck.h"
 #include "log.h"
 #include "util.h"
 
@@ -126,6 +127,16 @@ static const char *check_allow_deny(const void *v)
 	return !strcmp(s, "allow") || !strcmp(s, "deny") ? NULL : "must be \"allow\" or \"deny\"";
 }
 
+static const char *check_lease_action(const void *v)
+{
+	return leasecheck_action_check(*(char *const *)v);
+}
+
+static const char *check_lease_fs(const void *v)
+{
+	return leasecheck_fs_check(v);
+}
+
 #define KEY(n, t, chk) { #n, t, offsetof(struct config, n), chk }
 
 static const struct conf_key keys[] = {
@@ -154,6 +165,9 @@ static const struct conf_key keys[] = {
 	KEY(guard_image_dirs,	CONF_STRLIST,	check_abs_paths),
 	KEY(guard_answer_timeout_ms, CONF_UINT,	check_positive),
 	KEY(guard_timeout_answer, CONF_STRING,	check_allow_deny),
+	KEY(lease_check_interval, CONF_UINT,	NULL),
+	KEY(lease_check_filesystems, CONF_STRLIST, check_lease_fs),
+	KEY(lease_lost_action,	CONF_STRING,	check_lease_action),
 };
 
 /* Set a default list; a value in the file replaces it. */
@@ -193,6 +207,12 @@ void config_defaults(struct config *cfg)
 	strlist_set(&cfg->guard_image_dirs, (const char *[]){ "/var/lib/libvirt/images", NULL });
 	cfg->guard_answer_timeout_ms = 1000;
 	cfg->guard_timeout_answer = xstrdup("allow");
+	/* An NFSv4 lease is 90 s by default: a loss is seen well within
+	 * one lease of the client being back (see leasecheck.h). */
+	cfg->lease_check_interval = 5;
+	strlist_set(&cfg->lease_check_filesystems, (const char *[]){
+		"nfs", "cifs", "smb2", "gfs2", "ocfs2", "ceph", NULL });
+	cfg->lease_lost_action = xstrdup("kill");
 }
 
 void strlist_free(struct strlist *l)

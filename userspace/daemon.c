@@ -68,6 +68,7 @@ static void resource_changed(void *data, struct lockspace *ls, struct resource *
 		d->nposix -= res->posix;
 	}
 	guard_resource(d->guard, ls, res, ev);
+	leasecheck_resource(d->leasecheck, ls, res, ev);
 	if (ev != LS_OWNERS)
 		daemon_update_idle(d);
 }
@@ -369,7 +370,8 @@ int daemon_init(struct daemon *d)
 		lw_err_clear(&err);
 		return rc;
 	}
-	if ((rc = open_reporting(d)) < 0 || (rc = guard_new(d, &d->guard)) < 0)
+	if ((rc = open_reporting(d)) < 0 || (rc = guard_new(d, &d->guard)) < 0 ||
+	    (rc = leasecheck_new(d, &d->leasecheck)) < 0)
 		return rc;
 	if (d->cfg.metrics_file &&
 	    (rc = metrics_new(d->cfg.metrics_file, d->cfg.metrics_interval, d->loop,
@@ -419,6 +421,7 @@ void daemon_fini(struct daemon *d)
 	metrics_free(d->metrics);
 	/* First, while the audit log is open for the last records. */
 	guard_free(d->guard);
+	leasecheck_free(d->leasecheck);
 	events_daemon(d, "daemon_stop");
 	/* While alerts and everything a note may touch still exist. */
 	audit_sync(d->audit, 3000);

@@ -97,9 +97,7 @@ static void victim_timer(struct loop_timer *t)
 	loop_timer_arm(v->r->loop, &v->timer, GIVE_UP_MS, victim_timer);
 }
 
-/* A pidfd for the peer: SO_PEERPIDFD names exactly the process that
- * connected; pidfd_open(pid) is the fallback for older kernels. */
-static int peer_pidfd(int sockfd, pid_t pid)
+int reaper_peer_pidfd(int sockfd, pid_t pid)
 {
 	socklen_t len = sizeof(int);
 	int fd;
@@ -134,7 +132,7 @@ void reaper_kill(struct reaper *r, int sockfd, pid_t pid)
 
 	if (pid <= 0)
 		return;
-	fd = peer_pidfd(sockfd, pid);
+	fd = reaper_peer_pidfd(sockfd, pid);
 	if (fd < 0) {
 		if (fd != -ESRCH)
 			log_warn("Failed to kill off pid %d: no pidfd: %s", pid, strerror(-fd));

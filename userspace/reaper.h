@@ -24,6 +24,9 @@ struct reaper {
 
 void reaper_init(struct reaper *r, struct loop *l);
 void reaper_fini(struct reaper *r);
+/* A pidfd for the peer of sockfd: SO_PEERPIDFD names exactly the process
+ * that connected; pidfd_open(pid) is the fallback for older kernels. */
+int reaper_peer_pidfd(int sockfd, pid_t pid);
 /* Start killing the peer of sockfd (whose pid was pid at connect). */
 void reaper_kill(struct reaper *r, int sockfd, pid_t pid);
 
