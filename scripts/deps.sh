@@ -11,6 +11,7 @@ pkgs=(
 	libvirt-daemon libvirt-dev libvirt-clients	# virtlockd, lockd.so, virt-admin: the peers we test against
 	util-linux procps psmisc valgrind
 	jq			# reading audit records in the guard tests
+	qemu-system-x86 busybox-static cpio	# the guest harness (selftests/guest/): Debian's kernels under QEMU
 )
 
 missing=()
