@@ -5,6 +5,7 @@
 #   make test       install deps, build, run selftests/ (T=pattern to filter)
 #   make test SAN=1 the same with ASan+UBSan, built in build-san/
 #   make fuzz       run each libFuzzer target FUZZ_SECONDS (60) seconds
+#   make test-hosts two Debian-kernel guests as two hosts sharing NFSv4.2
 #   make bench      print benchmark figures against virtlockd and baselines
 #   make run        install deps, build, run lockwardend in the foreground
 #   make install    DESTDIR=... PREFIX=/usr
@@ -70,7 +71,7 @@ FUZZ_CFLAGS := $(filter-out $(SANFLAGS),$(ALL_CFLAGS)) $(FUZZ_SAN) -fsanitize=fu
 FUZZ_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz/obj/%.o)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test bench run install clean fuzz
+.PHONY: all deps test test-hosts bench run install clean fuzz
 all: $(BUILD)/lockwardend $(TOOLS) $(TESTS)
 
 deps:
@@ -137,6 +138,9 @@ fuzz: deps $(FUZZERS)
 
 test: deps all
 	$(Q)BUILD=$(abspath $(BUILD)) SAN=$(SAN) bash selftests/run.sh $(T)
+
+test-hosts: deps all
+	$(Q)BUILD=$(abspath $(BUILD)) bash selftests/hosts/run.sh
 
 bench: deps all
 	$(Q)BUILD=$(abspath $(BUILD)) bash selftests/bench.sh

@@ -12,6 +12,7 @@ pkgs=(
 	util-linux procps psmisc valgrind
 	jq			# reading audit records in the guard tests
 	qemu-system-x86 busybox-static cpio	# the guest harness (selftests/guest/): Debian's kernels under QEMU
+	nfs-kernel-server nfs-common iproute2	# the two-host bed (selftests/hosts/): nfsd and NFSv4 mounts in the guests
 )
 
 missing=()
