@@ -47,22 +47,41 @@ setup() {
 	await a ready && await b ready
 }
 
-exclusion() {
+# both_ways NAME N DISK1 DISK2: on a, A<N> holds DISK1, which b is refused;
+# on b, B<N> holds DISK2, which a is refused.
+both_ways() {
+	local name=$1 n=$2 d1=$3 d2=$4
+
 	if a; then
-		vm_expect "image: ok" image $IMG/a.img $IMG/b.img $IMG/s.img $IMG/c.img $IMG/d.img \
-			$IMG/l.img >/dev/null
-		expect direct/a-holds "start A1: ok" start A1 disk=$IMG/a.img
-		mark a1
+		expect "$name/a-holds" "start A$n: ok" start "A$n" disk="$d1"
+		mark "$name-a"
 	fi
 	if b; then
-		await a a1 || return
-		expect_busy direct/b-refused start B1 disk=$IMG/a.img
-		expect direct/b-holds "start B2: ok" start B2 disk=$IMG/b.img
-		mark b2
+		await a "$name-a" || return
+		expect_busy "$name/b-refused" start "BX$n" disk="$d1"
+		expect "$name/b-holds" "start B$n: ok" start "B$n" disk="$d2"
+		mark "$name-b"
 	fi
 	if a; then
-		await b b2 || return
-		expect_busy direct/a-refused start A2 disk=$IMG/b.img
+		await b "$name-b" || return
+		expect_busy "$name/a-refused" start "AX$n" disk="$d2"
+		mark "$name-a2"
+	fi
+	b && { await a "$name-a2" || return; }
+	return 0
+}
+
+# Exclusive disks both ways, then a disk shared by both hosts, which
+# neither can then have exclusively.
+exclusion() {
+	if a; then
+		vm_expect "image: ok" image $IMG/a.img $IMG/b.img $IMG/s.img $IMG/c.img \
+			$IMG/d.img $IMG/l.img $IMG/m.img $IMG/n.img >/dev/null
+		mark images
+	fi
+	b && { await a images || return; }
+	both_ways direct 1 $IMG/a.img $IMG/b.img || return
+	if a; then
 		expect shared/a-shares "start A3: ok" start A3 disk=$IMG/s.img:shared
 		mark a3
 	fi
@@ -86,22 +105,7 @@ exclusion() {
 
 indirect() {
 	vm_expect "plugin: ok" plugin file_lockspace_dir=/srv/lockspace >/dev/null
-	if a; then
-		expect indirect/a-holds "start A5: ok" start A5 disk=$IMG/c.img
-		mark a5
-	fi
-	if b; then
-		await a a5 || return
-		expect_busy indirect/b-refused start B5 disk=$IMG/c.img
-		expect indirect/b-holds "start B6: ok" start B6 disk=$IMG/d.img
-		mark b6
-	fi
-	if a; then
-		await b b6 || return
-		expect_busy indirect/a-refused start A6 disk=$IMG/d.img
-		mark a6
-	fi
-	b && { await a a6 || return; }
+	both_ways indirect 5 $IMG/c.img $IMG/d.img
 	vm_expect "plugin: ok" plugin >/dev/null
 }
 
@@ -112,7 +116,7 @@ owner_death() {
 	fi
 	if b; then
 		await a a1dead || return
-		expect death/b-takes-over "start B1: ok" start B1 disk=$IMG/a.img retry=10s
+		expect death/b-takes-over "start BD1: ok" start BD1 disk=$IMG/a.img retry=10s
 		mark b1
 	fi
 	a && { await b b1 || return; }
@@ -215,22 +219,8 @@ mixed() {
 		daemon_stop
 		host_daemon "$VIRTLOCKD" || { echo "FAIL hosts/a/virtlockd: $DAEMON_ERR"; return 1; }
 		DAEMON_NAME=virtlockd
-		vm_expect "image: ok" image $IMG/m.img $IMG/n.img >/dev/null
-		expect mixed/a-holds "start A11: ok" start A11 disk=$IMG/m.img
-		mark a11
 	fi
-	if b; then
-		await a a11 || return
-		expect_busy mixed/b-refused start B11 disk=$IMG/m.img
-		expect mixed/b-holds "start B12: ok" start B12 disk=$IMG/n.img
-		mark b12
-	fi
-	if a; then
-		await b b12 || return
-		expect_busy mixed/a-refused start A12 disk=$IMG/n.img
-		mark a12
-	fi
-	b && { await a a12 || return; }
+	both_ways mixed 11 $IMG/m.img $IMG/n.img
 }
 
 DAEMON_NAME=lockwardend

@@ -24,6 +24,7 @@ cleanup() {
 	wait 2>/dev/null
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 # A free loopback port for the guests' network.
 port=
