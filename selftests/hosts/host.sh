@@ -125,9 +125,12 @@ owner_death() {
 reexec() {
 	if b; then
 		kill -USR1 "$DAEMON_PID"
-		wait_for 100 grep -q 'restored .* state' "$DAEMON_LOG"
-		result hosts/b/reexec/done "$(grep -q 'restored .* state' "$DAEMON_LOG" ||
-			echo "no restore in the log: $(tail -n 1 "$DAEMON_LOG")")"
+		# the new image's start comes after the old one's "reexec" record
+		wait_for 150 eval '[ "$(grep -c "\"event\":\"daemon_start\"" "$AUDIT")" -ge 2 ]'
+		result hosts/b/reexec/done "$(proc_alive "$DAEMON_PID" &&
+			grep -q '"event":"reexec"' "$AUDIT" &&
+			[ "$(grep -c '"event":"daemon_start"' "$AUDIT")" -ge 2 ] ||
+			echo "no re-exec in the audit log: $(tail -n 1 "$DAEMON_LOG")")"
 		mark reexec
 	fi
 	if a; then

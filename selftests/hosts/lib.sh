@@ -11,6 +11,7 @@ SYNC=${SYNC:?}
 ME=${LWHOST:?}			# a or b
 NFS_LEASE=${NFS_LEASE:-10}	# seconds: nfsd's lease and grace time
 NFS_SERVER=10.0.0.2
+NFS_MOUNT_OPTS=${NFS_MOUNT_OPTS:-hard,timeo=50,retrans=2}
 CLIENTS=/proc/fs/nfsd/clients
 
 # mark NAME: tell the other host NAME happened here.
@@ -71,14 +72,15 @@ nfsd_restart() {
 	rpc.nfsd 0 && nfsd_up
 }
 
-# The mount both hosts use, at /srv: hard, as libvirt's images are.
+# The mount both hosts use, at /srv: hard, as libvirt's images are
+# (NFS_MOUNT_OPTS; a short timeo, so a cut-off client retries soon).
 nfs_mount() {
 	local i
 
 	modprobe nfsv4 || return 1
 	mkdir -p /srv
 	for ((i = 0; i < 30; i++)); do
-		mount -t nfs4 -o vers=4.2,hard,timeo=50,retrans=2 "$NFS_SERVER:/" /srv 2>"$OUT/mount.err" &&
+		mount -t nfs4 -o "vers=4.2,$NFS_MOUNT_OPTS" "$NFS_SERVER:/" /srv 2>"$OUT/mount.err" &&
 			return 0
 		sleep 1
 	done
