@@ -76,7 +76,7 @@ both_ways() {
 exclusion() {
 	if a; then
 		vm_expect "image: ok" image $IMG/a.img $IMG/b.img $IMG/s.img $IMG/c.img \
-			$IMG/d.img $IMG/l.img $IMG/m.img $IMG/n.img >/dev/null
+			$IMG/d.img $IMG/l.img $IMG/m.img $IMG/n.img $IMG/p.img >/dev/null
 		mark images
 	fi
 	b && { await a images || return; }
@@ -169,20 +169,40 @@ server_restart() {
 		echo "lease_lost recorded: $(grep lease_lost "$AUDIT" | head -c 300)")"
 }
 
+# When each of leaseprobe's probes first said the lock was gone, from the
+# moment the link returned (a figure, not a check: the daemon is checked).
+probe_report() {
+	local p line
+
+	for p in read getlk fstat; do
+		line=$(awk -v p="$p" -v t="$2" '$1 == p && $2 >= t && $3 != "ok" {
+			$1 = ""; $2 = sprintf("+%d ms:", $2 - t); print; exit }' "$1")
+		echo "# probe $p after the link returned: ${line:-no loss seen}"
+	done
+}
+
 # Host a is cut off; the server expires its state; b takes the disk; a's
 # link returns. $1: the name of this round, $2: what a's VM must do.
 lost_lock() {
-	local round=$1 vm=$2 t_up dir ms got
+	local round=$1 vm=$2 t_down t_up dir ms got probe
 
 	if a; then
 		expect "$round/a-holds" "start $vm: ok" start "$vm" disk=$IMG/l.img
+		# Beside the daemon, each probe on a lock of its own (p.img).
+		"$BUILD/selftests/leaseprobe" $IMG/p.img $((NFS_LEASE * 4 + 30)) >"$OUT/probe.$round" 2>&1 &
+		probe=$!
+		wait_for 50 grep -q '^locked' "$OUT/probe.$round"
 		ip link set eth0 down
+		t_down=$(now_ms)
 		mark "$round-down"
 		await b "$round-took" 120 || return
 		ip link set eth0 up
 		t_up=$(now_ms)
+		echo "# host a cut off for $(((t_up - t_down) / 1000)) s"
 		got=$(vm wait "$vm" $((NFS_LEASE * 2 + 15)))
 		ms=$(($(now_ms) - t_up))
+		probe_report "$OUT/probe.$round" "$t_up"
+		kill "$probe" 2>/dev/null
 		if [ "$DAEMON_NAME" = virtlockd ]; then
 			if [ "$got" = "wait $vm: still alive" ]; then
 				echo "GAP hosts/a/$round/virtlockd: VM $vm runs on $((ms / 1000)) s after its lock was lost and taken by host b"
@@ -209,10 +229,12 @@ lost_lock() {
 		result "hosts/b/$round/expire" "$([ -n "$dir" ] && echo expire >"$dir/ctl" ||
 			echo "no nfsd client for 10.0.0.1: $(cat $CLIENTS/*/info 2>/dev/null | tr '\n' ' ')")"
 		expect "$round/b-takes" "start B$vm: ok" start "B$vm" disk=$IMG/l.img retry=20s
+		vm_expect "start BP$vm: ok" start "BP$vm" disk=$IMG/p.img retry=20s >/dev/null
 		mark "$round-took"
 		await a "$round-done" 180 || return
 		expect "$round/b-still-holds" "alive B$vm: yes" alive "B$vm"
 		vm_expect "stop B$vm: ok" stop "B$vm" >/dev/null
+		vm_expect "stop BP$vm: ok" stop "BP$vm" >/dev/null
 	fi
 }
 

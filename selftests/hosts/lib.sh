@@ -11,7 +11,7 @@ SYNC=${SYNC:?}
 ME=${LWHOST:?}			# a or b
 NFS_LEASE=${NFS_LEASE:-10}	# seconds: nfsd's lease and grace time
 NFS_SERVER=10.0.0.2
-NFS_MOUNT_OPTS=${NFS_MOUNT_OPTS:-hard,timeo=50,retrans=2}
+NFS_MOUNT_OPTS=${NFS_MOUNT_OPTS:-hard}
 CLIENTS=/proc/fs/nfsd/clients
 
 # mark NAME: tell the other host NAME happened here.
@@ -73,7 +73,7 @@ nfsd_restart() {
 }
 
 # The mount both hosts use, at /srv: hard, as libvirt's images are
-# (NFS_MOUNT_OPTS; a short timeo, so a cut-off client retries soon).
+# (NFS_MOUNT_OPTS).
 nfs_mount() {
 	local i
 
