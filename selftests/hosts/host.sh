@@ -196,6 +196,9 @@ lost_lock() {
 		t_down=$(now_ms)
 		mark "$round-down"
 		await b "$round-took" 120 || return
+		# Cut off a while longer, as a host believed dead is: its
+		# transport's retransmissions back off meanwhile.
+		sleep "${CUT_HOLD:-$NFS_LEASE}"
 		ip link set eth0 up
 		t_up=$(now_ms)
 		echo "# host a cut off for $(((t_up - t_down) / 1000)) s"

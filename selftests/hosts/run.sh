@@ -46,7 +46,7 @@ guest() {
 		-q "-netdev socket,id=n0,$netdev -device virtio-net-pci,netdev=n0,mac=$mac" \
 		-e "LWHOST=$name" -e "SYNC=$work/sync" -e "OUT=$work/sync/out-$name" \
 		-e "BUILD=$BUILD" -e "NFS_LEASE=${NFS_LEASE:-10}" \
-		${NFS_MOUNT_OPTS:+-e "NFS_MOUNT_OPTS=$NFS_MOUNT_OPTS"} \
+		${NFS_MOUNT_OPTS:+-e "NFS_MOUNT_OPTS=$NFS_MOUNT_OPTS"} ${CUT_HOLD:+-e "CUT_HOLD=$CUT_HOLD"} \
 		-- bash "$HOSTS_DIR/host.sh" >"$work/$name.out" 2>&1
 	echo $? >"$work/$name.rc"
 }
