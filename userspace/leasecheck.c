@@ -236,7 +236,9 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static void signal_owner(struct daemon *d, pid_t pid, int sig, struct client *c, int *err)
+/* Signal owner pid: through its own connection's pidfd when it is the
+ * peer (a reused pid is never hit), else through pidfd_open. */
+static void signal_owner(pid_t pid, int sig, struct client *c, int *err)
 {
 	int fd = c && c->pid == pid ? reaper_peer_pidfd(c->src.fd, pid) :
 		 (int)syscall(SYS_pidfd_open, pid, 0);
@@ -274,7 +276,7 @@ static void fence(struct leasecheck *lc, struct lockspace *ls, struct resource *
 			vm = vm ? vm : c->owner_name;
 		}
 		if (lc->action != LEASE_LOST_ALERT) {
-			signal_owner(lc->d, res->owners[i], sigs[lc->action], c, &err);
+			signal_owner(res->owners[i], sigs[lc->action], c, &err);
 			json_object_object_add(o, "fenced", json_object_new_boolean(!err));
 			if (err) {
 				json_object_object_add(o, "error", json_object_new_string(strerror(err)));
