@@ -14,9 +14,11 @@ start=$(date +%s)
 work=$(mktemp -d /tmp/lwhosts.XXXXXX)
 mkdir -p "$work/sync"
 pids=()
+tailer=
 cleanup() {
 	local p
 
+	[ -z "$tailer" ] || kill "$tailer" 2>/dev/null
 	# each guest's guest.sh, whose own trap stops its QEMU
 	for p in "${pids[@]}"; do
 		pkill -P "$p" 2>/dev/null
