@@ -6,6 +6,7 @@
 #   make test SAN=1 the same with ASan+UBSan, built in build-san/
 #   make test-libvirt  end to end with real libvirtd and QEMU (selftests/libvirt/)
 #   make fuzz       run each libFuzzer target FUZZ_SECONDS (60) seconds
+#   make test-hosts two Debian-kernel guests as two hosts sharing NFSv4.2
 #   make bench      print benchmark figures against virtlockd and baselines
 #   make run        install deps, build, run lockwardend in the foreground
 #   make install    DESTDIR=... PREFIX=/usr
@@ -81,7 +82,7 @@ FUZZ_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz/obj/%.o)
 DEPFLAGS := -MMD -MP
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test test-libvirt bench run install clean fuzz progs deb test-package
+.PHONY: all deps test test-libvirt test-hosts bench run install clean fuzz progs deb test-package
 all: $(BUILD)/lockwardend $(TOOLS) $(TESTS) $(PRELOADS)
 
 # What is installed: the daemon and the tools, not the tests.
@@ -177,6 +178,8 @@ fuzz: deps $(FUZZERS)
 test: deps all
 	$(Q)BUILD=$(abspath $(BUILD)) SAN=$(SAN) bash selftests/run.sh $(T)
 
+test-hosts: deps all
+	$(Q)BUILD=$(abspath $(BUILD)) bash selftests/hosts/run.sh
 test-libvirt: deps all
 	$(Q)BUILD=$(abspath $(BUILD)) SUITE=libvirt TEST_TIMEOUT=$${TEST_TIMEOUT:-600} \
 		bash selftests/run.sh $(T)

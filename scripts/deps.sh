@@ -16,6 +16,8 @@ pkgs=(
 	jq			# reading audit records in the guard tests
 	libtirpc-dev libglib2.0-dev	# make bench: xdr.c and hashmap.c against the libraries
 	build-essential debhelper dpkg-dev lintian	# make deb, make test-package
+	busybox-static cpio	# the guest harness (selftests/guest/): Debian's kernels under QEMU
+	nfs-kernel-server nfs-common iproute2	# the two-host bed (selftests/hosts/): nfsd and NFSv4 mounts in the guests
 )
 
 missing=()

@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "config.h"
 #include "guardpolicy.h"
+#include "leasecheck.h"
 #include "log.h"
 #include "util.h"
 
@@ -126,6 +127,16 @@ static const char *check_allow_deny(const void *v)
 	return !strcmp(s, "allow") || !strcmp(s, "deny") ? NULL : "must be \"allow\" or \"deny\"";
 }
 
+static const char *check_lease_action(const void *v)
+{
+	return leasecheck_action_check(*(char *const *)v);
+}
+
+static const char *check_lease_fs(const void *v)
+{
+	return leasecheck_fs_check(v);
+}
+
 #define KEY(n, t, chk) { #n, t, offsetof(struct config, n), chk }
 
 static const struct conf_key keys[] = {
@@ -157,6 +168,9 @@ static const struct conf_key keys[] = {
 	KEY(guard_answer_timeout_ms, CONF_UINT,	check_positive),
 	KEY(guard_timeout_answer, CONF_STRING,	check_allow_deny),
 	KEY(guard_repeat_window, CONF_UINT,	NULL),
+	KEY(lease_check_interval, CONF_UINT,	NULL),
+	KEY(lease_check_filesystems, CONF_STRLIST, check_lease_fs),
+	KEY(lease_lost_action,	CONF_STRING,	check_lease_action),
 };
 
 /* Set a default list; a value in the file replaces it. */
@@ -201,6 +215,12 @@ void config_defaults(struct config *cfg)
 	cfg->guard_answer_timeout_ms = 1000;
 	cfg->guard_timeout_answer = xstrdup("allow");
 	cfg->guard_repeat_window = 10;
+	/* An NFSv4 lease is 90 s by default: a loss is seen well within
+	 * one lease of the client being back (see leasecheck.h). */
+	cfg->lease_check_interval = 5;
+	strlist_set(&cfg->lease_check_filesystems, (const char *[]){
+		"nfs", "cifs", "smb2", "gfs2", "ocfs2", "ceph", NULL });
+	cfg->lease_lost_action = xstrdup("kill");
 }
 
 void strlist_free(struct strlist *l)

@@ -49,6 +49,10 @@ struct config {
 	struct strlist guard_image_dirs;	/* where indirect lock files' images are */
 	unsigned int guard_answer_timeout_ms;	/* bound on a permission answer */
 	char *guard_timeout_answer;	/* "allow" or "deny" past it */
+	/* Locks on shared storage: probed for loss, and what a loss does. */
+	unsigned int lease_check_interval;	/* seconds; 0: never probe */
+	struct strlist lease_check_filesystems;	/* "nfs", "ceph", ... */
+	char *lease_lost_action;	/* "kill", "pause", "alert" */
 };
 
 void config_defaults(struct config *cfg);

@@ -53,6 +53,7 @@ static void resource_changed(void *data, struct lockspace *ls, struct resource *
 	struct daemon *d = data;
 
 	guard_resource(d->guard, ls, res, ev);
+	leasecheck_resource(d->leasecheck, ls, res, ev);
 	if (ev != LS_OWNERS)
 		daemon_update_idle(d);
 }
@@ -333,7 +334,8 @@ int daemon_init(struct daemon *d)
 		lw_err_clear(&err);
 		return rc;
 	}
-	if ((rc = open_reporting(d)) < 0 || (rc = guard_new(d, &d->guard)) < 0)
+	if ((rc = open_reporting(d)) < 0 || (rc = guard_new(d, &d->guard)) < 0 ||
+	    (rc = leasecheck_new(d, &d->leasecheck)) < 0)
 		return rc;
 	if (d->cfg.metrics_file &&
 	    (rc = metrics_new(d->cfg.metrics_file, d->cfg.metrics_interval, d->loop,
@@ -403,6 +405,7 @@ void daemon_fini(struct daemon *d)
 	metrics_free(d->metrics);
 	/* First, while the audit log is open for the last records. */
 	guard_free(d->guard);
+	leasecheck_free(d->leasecheck);
 	daemon_event(d, "daemon_stop", NULL);
 	/* While alerts and everything a note may touch still exist. */
 	audit_sync(d->audit, 3000);

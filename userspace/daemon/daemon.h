@@ -14,6 +14,7 @@
 #include "clients.h"
 #include "config.h"
 #include "guard.h"
+#include "leasecheck.h"
 #include "lockspaces.h"
 #include "loop.h"
 #include "metrics.h"
@@ -53,6 +54,7 @@ struct daemon {
 	struct metrics *metrics;	/* NULL: no metrics_file */
 	struct recent recent;		/* the latest violations, for lockwardenctl */
 	struct guard *guard;		/* locked inodes and who may open them */
+	struct leasecheck *leasecheck;	/* NULL: locks are not probed for loss */
 
 	int pid_fd;
 	bool reexec;			/* SIGUSR1 seen */

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Lost-lock detection on shared storage. A lock on a network filesystem
+ * lives on a server that can drop it: NFSv4 expires the state of a client
+ * it did not hear from within its lease, and once the client is back its
+ * kernel (nfs.recover_lost_locks=0, the default) does not take the lock
+ * again but fails I/O through the lock's open file with EIO. Nothing tells
+ * the daemon, whose lease fd does no I/O, nor the VM that goes on writing.
+ *
+ * So every resource whose file is on one of lease_check_filesystems is
+ * probed every lease_check_interval seconds from a thread of its own (a
+ * probe of an unreachable hard-mounted server blocks; the event loop must
+ * not): a 1-byte O_DIRECT read through the lock's own fd, which the NFS
+ * client fails with EIO once it marked the lock lost, and F_OFD_GETLK for
+ * the held mode, which names a conflicting holder elsewhere. Both only
+ * read: nothing is ever written into a disk image, and the lock is never
+ * asserted again (a lost NFS lock re-asserted could be granted anew after
+ * another host used the disk).
+ *
+ * A lost lock gets its owners fenced as lease_lost_action says (SIGKILL,
+ * SIGSTOP, or nothing) and a critical "lease_lost" record naming the
+ * resource, each VM and what was done, once per resource.
+ */
+#ifndef LW_LEASECHECK_H
+#define LW_LEASECHECK_H
+
+#include "config.h"
+#include "lockspace.h"
+
+struct daemon;
+struct leasecheck;
+
+enum lease_lost_action {
+	LEASE_LOST_KILL,
+	LEASE_LOST_PAUSE,
+	LEASE_LOST_ALERT,
+};
+
+/* For the config: NULL when valid, else why not. */
+const char *leasecheck_action_check(const char *s);
+const char *leasecheck_fs_check(const struct strlist *names);
+
+/* Off (NULL, 0) when lease_check_interval is 0. */
+int leasecheck_new(struct daemon *d, struct leasecheck **out);
+void leasecheck_free(struct leasecheck *lc);
+/* From the lockspace hook: start or stop probing res. */
+void leasecheck_resource(struct leasecheck *lc, struct lockspace *ls, struct resource *res,
+			 enum lockspace_event ev);
+
+#endif
