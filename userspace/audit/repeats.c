@@ -15,9 +15,13 @@ static const char *const copied[] = {
 	"vm_name", "vm_uuid", "policy",
 };
 
+/* Openers followed at once. Past it a record is written, not followed:
+ * the table never outgrows this, and no record is lost for it. */
+#define REPEATS_MAX	1024
+
 struct seen {
 	char *key;			/* opener, event, severity, resource */
-	struct json_object *first;	/* the record written */
+	struct json_object *first;	/* what the count record repeats of the one written */
 	uint64_t since;			/* CLOCK_MONOTONIC ns */
 	uint64_t count;			/* records folded since */
 	uint64_t last_real;		/* the newest folded one, CLOCK_REALTIME ns */
@@ -39,6 +43,21 @@ static char *key_of(struct json_object *rec)
 	return xasprintf("%s %s %s %s\n%s %s %s", record_str(rec, "pid"), record_str(rec, "uid"),
 			 record_str(rec, "comm"), record_str(rec, "exe"), record_str(rec, "event"),
 			 record_str(rec, "severity"), record_str(rec, "resource"));
+}
+
+/* Only what report_count takes from the first record, not all of it. */
+static struct json_object *summary_of(struct json_object *rec)
+{
+	static const char *const more[] = { "event", "time" };
+	struct json_object *first = json_object_new_object(), *v;
+
+	for (size_t i = 0; i < ARRAY_SIZE(more); i++)
+		if (json_object_object_get_ex(rec, more[i], &v))
+			json_object_object_add(first, more[i], json_object_get(v));
+	for (size_t i = 0; i < ARRAY_SIZE(copied); i++)
+		if (json_object_object_get_ex(rec, copied[i], &v))
+			json_object_object_add(first, copied[i], json_object_get(v));
+	return first;
 }
 
 static void report_count(struct repeats *r, struct seen *s)
@@ -132,9 +151,13 @@ bool repeats_admit(struct repeats *r, struct json_object *rec)
 		s->last_real = now_real_ns();
 		return false;
 	}
+	if (r->seen.count >= REPEATS_MAX) {
+		free(key);
+		return true;
+	}
 	s = xcalloc(1, sizeof(*s));
 	s->key = key;
-	s->first = json_object_get(rec);
+	s->first = summary_of(rec);
 	s->since = now_mono_ns();
 	hashmap_put(&r->seen, s->key, s);
 	if (!r->timer.armed)

@@ -7,7 +7,9 @@
  * "repeated" record gives their number. So a process opening a guarded
  * image in a loop costs the log two records per window, and cannot push
  * older evidence out through rotation and retention, nor fill the queue.
- * The counters (metrics, status) still count every open.
+ * The counters (metrics, status) still count every open. At most
+ * REPEATS_MAX openers are followed at once; past that, records are
+ * written as they come (bounded memory, nothing lost).
  */
 #ifndef LW_REPEATS_H
 #define LW_REPEATS_H
