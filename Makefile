@@ -4,6 +4,7 @@
 #   make            build everything into $(BUILD)/
 #   make test       install deps, build, run selftests/ (T=pattern to filter)
 #   make test SAN=1 the same with ASan+UBSan, built in build-san/
+#   make test-kernels the guard's tests in guests of Debian's kernel (lsm, fexit)
 #   make fuzz       run each libFuzzer target FUZZ_SECONDS (60) seconds
 #   make bench      print benchmark figures against virtlockd and baselines
 #   make run        install deps, build, run lockwardend in the foreground
@@ -70,7 +71,7 @@ FUZZ_CFLAGS := $(filter-out $(SANFLAGS),$(ALL_CFLAGS)) $(FUZZ_SAN) -fsanitize=fu
 FUZZ_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz/obj/%.o)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test bench run install clean fuzz
+.PHONY: all deps test test-kernels bench run install clean fuzz
 all: $(BUILD)/lockwardend $(TOOLS) $(TESTS)
 
 deps:
@@ -137,6 +138,9 @@ fuzz: deps $(FUZZERS)
 
 test: deps all
 	$(Q)BUILD=$(abspath $(BUILD)) SAN=$(SAN) bash selftests/run.sh $(T)
+
+test-kernels: deps all
+	$(Q)BUILD=$(abspath $(BUILD)) bash selftests/kernels.sh $(T)
 
 bench: deps all
 	$(Q)BUILD=$(abspath $(BUILD)) bash selftests/bench.sh

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <liburing.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -25,14 +26,20 @@ static int open_handle(const char *path, int flags)
 {
 	struct file_handle *fh = calloc(1, sizeof(*fh) + MAX_HANDLE_SZ);
 	int mount_id, mfd, fd;
+	char *dir;
 
 	fh->handle_bytes = MAX_HANDLE_SZ;
 	if (name_to_handle_at(AT_FDCWD, path, fh, &mount_id, 0) < 0) {
 		free(fh);
 		return -errno;
 	}
-	/* Any fd on the file's mount will do; O_PATH opens no file. */
-	mfd = open(path, O_PATH | O_CLOEXEC);
+	/*
+	 * Any fd on the file's mount will do: its directory's, which is not
+	 * guarded (an O_PATH fd gets EBADF here on older kernels, Debian 12's 6.1).
+	 */
+	dir = strdup(path);
+	mfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
 	fd = open_by_handle_at(mfd, fh, flags);
 	fd = fd < 0 ? -errno : fd;
 	close(mfd);
