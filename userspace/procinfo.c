@@ -85,6 +85,11 @@ int procinfo_read(pid_t tid, struct procinfo *pi)
 	return 0;
 }
 
+int procinfo_start(pid_t pid, uint64_t *start)
+{
+	return read_stat(pid, start, NULL);
+}
+
 bool procinfo_same(const struct procinfo *pi)
 {
 	uint64_t start;

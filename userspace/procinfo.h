@@ -23,6 +23,8 @@ struct procinfo {
 
 /* Ids, start time and command of thread tid; -errno (-ENOENT: gone). */
 int procinfo_read(pid_t tid, struct procinfo *pi);
+/* When process pid started, clock ticks after boot (/proc/PID/stat); -errno. */
+int procinfo_start(pid_t pid, uint64_t *start);
 /* Is tid still the thread procinfo_read() saw? */
 bool procinfo_same(const struct procinfo *pi);
 
