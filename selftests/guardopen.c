@@ -7,7 +7,9 @@
  *                                  prints "ok K denied D failed F"
  *
  * MODE: open, openat, openat2, creat (truncates!), handle (open_by_handle_at),
- * uring (io_uring IORING_OP_OPENAT, which no syscall hook sees).
+ * uring (io_uring IORING_OP_OPENAT, which no syscall hook sees),
+ * truncate (truncate(2) to 0 bytes, no open), ftruncate (an O_WRONLY open,
+ * then ftruncate(2) to 0 bytes).
  * The fd stays open until exit; exit status 0 when the open succeeded.
  */
 #include <errno.h>
@@ -84,6 +86,10 @@ static int do_open(const char *mode, const char *path, int flags)
 		return open_handle(path, flags);
 	else if (!strcmp(mode, "uring"))
 		return open_uring(path, flags);
+	else if (!strcmp(mode, "truncate"))
+		return truncate(path, 0) < 0 ? -errno : 0;
+	else if (!strcmp(mode, "ftruncate") && (fd = open(path, O_WRONLY)) >= 0)
+		return ftruncate(fd, 0) < 0 ? -errno : fd;
 	else
 		return -EINVAL;
 	return fd < 0 ? -errno : fd;
