@@ -11,8 +11,11 @@ source "$(dirname "$0")/lib.sh"
 source "$SELFTESTS/guard_lib.sh"
 
 IMG=/srv/img/a.img
-HELPER=$OUT/allowed-helper
+# On /srv (a tmpfs): on overlayfs (the guest's root) the inode stat()
+# gives and the one the kernel runs differ, and executables match by inode.
+HELPER=/srv/bin/allowed-helper
 CTL=$BUILD/lockwardenctl
+mkdir -p /srv/bin
 cp "$GUARDOPEN" "$HELPER"
 
 # try_open MODE PATH [rw]: guardopen as a stray process; OPENER_OUT is what it said.
@@ -71,7 +74,9 @@ if [ "$GUARD_HOOK" = lsm/file_open ]; then
 	result guard-kernel/allowed-helper-passes "$([ "$OPENER_OUT" = ok ] ||
 		echo "open gave: $OPENER_OUT")"
 	# Its uid is 65534, not 0 with no uid list: the executable alone is
-	# not enough.
+	# not enough (the file's mode lets that uid write, so only the
+	# program can refuse).
+	chmod 0666 $IMG
 	opener setpriv --reuid=65534 --regid=65534 --clear-groups "$HELPER" openat $IMG rw
 	result guard-kernel/helper-exe-alone-refused "$([ "$OPENER_OUT" = "error: EPERM" ] ||
 		echo "open gave: $OPENER_OUT")"
