@@ -31,6 +31,7 @@ const volatile __u32 daemon_tgid;
 const volatile __u64 pidns_ino;
 
 #define MAX_PID_NS_LEVEL	32
+#define PROC_PID_INIT_INO	0xEFFFFFFCU	/* include/linux/proc_ns.h */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -128,18 +129,29 @@ static __always_inline __u32 tgid_nr(struct task_struct *task)
 	return pid_nr(BPF_CORE_READ(task, group_leader, thread_pid));
 }
 
+/* The current process's: in the initial pid namespace (a daemon run by
+ * systemd) the helper's, with no walk of the pid's levels. */
+static __always_inline __u32 current_tgid(struct task_struct *task)
+{
+	return pidns_ino == PROC_PID_INIT_INO ? bpf_get_current_pid_tgid() >> 32 : tgid_nr(task);
+}
+
 /* When the process started, as /proc/PID/stat says it. */
 static __always_inline __u64 start_ticks(struct task_struct *task)
 {
 	return BPF_CORE_READ(task, group_leader, start_boottime) / (1000000000ULL / OW_USER_HZ);
 }
 
-static __always_inline bool owned_by(const struct ow_value *v, __u32 tgid, __u64 start)
+/* The start time is read only for a tgid that matches: the owner's own
+ * opens are the ones that must stay cheap. */
+static __always_inline bool owned_by(const struct ow_value *v, __u32 tgid,
+				     struct task_struct *task)
 {
 	for (int i = 0; i < OW_MAX_OWNERS; i++) {
 		if (i >= v->nowners)
 			break;
-		if (v->owners[i].tgid == tgid && (!v->owners[i].start || v->owners[i].start == start))
+		if (v->owners[i].tgid == tgid &&
+		    (!v->owners[i].start || v->owners[i].start == start_ticks(task)))
 			return true;
 	}
 	return false;
@@ -266,9 +278,9 @@ static __always_inline int report(struct sighting *s)
 		if (!v)
 			return 0;
 	}
-	tgid = tgid_nr(task);
+	tgid = current_tgid(task);
 	if (v && ((tgid == daemon_tgid && !(v->flags & OW_PROBE)) ||
-		  owned_by(v, tgid, start_ticks(task))))
+		  owned_by(v, tgid, task)))
 		return 0;
 	if (!v && tgid == daemon_tgid)
 		return 0;

@@ -9,7 +9,8 @@
 # time.  Exit status 1 if anything failed.
 #
 # Usage: selftests/kernels.sh [PATTERN]   (default: guard)
-#   env: BUILD (./build), LWGUEST_KERNEL, KERNELS_TIMEOUT per leg (900 s);
+#   env: BUILD (./build), LWGUEST_KERNEL, KERNELS_TIMEOUT per leg (900 s),
+#        TEST_TIMEOUT per test file in the guest (600 s: TCG is slow);
 #        each leg's scratch files are kept in $BUILD/selftests/kernels/LEG/
 set -u
 
@@ -36,7 +37,7 @@ for leg in "${legs[@]}"; do
 	# The guest's own build/selftests/out is on its tmpfs overlay: copy
 	# it out before it powers off.
 	"$GUEST" -t "${KERNELS_TIMEOUT:-900}" ${cmdline:+-a "$cmdline"} -o "$dir/console" \
-		-w "$dir/out" -e "BUILD=$BUILD" -- bash -c '
+		-w "$dir/out" -e "BUILD=$BUILD" -e "TEST_TIMEOUT=${TEST_TIMEOUT:-600}" -- bash -c '
 			bash "$0/run.sh" "$1"; rc=$?
 			cp -a "$BUILD/selftests/out/." "$2/"
 			exit $rc' "$SELFTESTS" "$pattern" "$dir/out" >"$dir/log" 2>&1 &
