@@ -360,14 +360,13 @@ int BPF_PROG(ow_file_open, struct file *file)
 	return report(&s);
 }
 
-/* A truncate, by truncate(2), ftruncate(2) (before 6.2) or an open's
- * O_TRUNC, which lsm/file_open has judged already. */
-SEC("lsm/path_truncate")
-int BPF_PROG(ow_path_truncate, const struct path *path)
+/* A truncate of inode: refused as a write would be. One inside an open
+ * syscall is its O_TRUNC, which lsm/file_open has judged already. */
+static __always_inline int truncating(struct inode *inode, enum ow_hook hook)
 {
 	struct sighting s = {
-		.inode = BPF_CORE_READ(path, dentry, d_inode),
-		.hook = OW_HOOK_PATH_TRUNCATE,
+		.inode = inode,
+		.hook = hook,
 		.ev_flags = OW_EV_TRUNCATE,
 		.enforce = true,
 		.write = true,
@@ -379,23 +378,18 @@ int BPF_PROG(ow_path_truncate, const struct path *path)
 	return report(&s);
 }
 
+/* truncate(2), ftruncate(2) before 6.2, an open's O_TRUNC. */
+SEC("lsm/path_truncate")
+int BPF_PROG(ow_path_truncate, const struct path *path)
+{
+	return truncating(BPF_CORE_READ(path, dentry, d_inode), OW_HOOK_PATH_TRUNCATE);
+}
+
 /* ftruncate(2) from 6.2 on. */
 SEC("lsm/file_truncate")
 int BPF_PROG(ow_file_truncate, struct file *file)
 {
-	struct sighting s = {
-		.file = file,
-		.inode = file->f_inode,
-		.hook = OW_HOOK_FILE_TRUNCATE,
-		.ev_flags = OW_EV_TRUNCATE,
-		.enforce = true,
-		.write = true,
-	};
-
-	in_task(&s);
-	if (s.regs && open_syscall(s.nr))
-		return 0;
-	return report(&s);
+	return truncating(file->f_inode, OW_HOOK_FILE_TRUNCATE);
 }
 
 SEC("fexit/vfs_open")
@@ -436,17 +430,20 @@ static __always_inline struct file *fd_file(long fd)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(ow_sys_exit, struct pt_regs *regs, long ret)
 {
-	struct sighting s = { .regs = regs, .hook = OW_HOOK_SYS_EXIT };
+	struct sighting s;
 	struct file *file;
+	long nr;
 
+	/* The way out for every other syscall, before any other work. */
 	if (ret < 0)
 		return 0;
-	s.nr = SYSCALL_NR(regs);
-	if (!open_syscall(s.nr) && s.nr != NR_ftruncate && s.nr != NR_truncate)
+	nr = SYSCALL_NR(regs);
+	if (!open_syscall(nr) && nr != NR_ftruncate && nr != NR_truncate)
 		return 0;
 	if (compat_syscall(bpf_get_current_task_btf()))
 		return 0;
-	if (s.nr == NR_truncate) {
+	s = (struct sighting){ .regs = regs, .nr = nr, .hook = OW_HOOK_SYS_EXIT };
+	if (nr == NR_truncate) {
 		/* Done by path: the inode is gone from reach here, so the
 		 * daemon looks the caller's path up (a record, never a
 		 * decision: the caller could have changed it since). */
@@ -455,12 +452,12 @@ int BPF_PROG(ow_sys_exit, struct pt_regs *regs, long ret)
 	}
 	/* An open's new fd, or ftruncate's fd (the syscall's argument,
 	 * saved in the kernel's pt_regs: not the caller's memory). */
-	file = fd_file(s.nr == NR_ftruncate ? (long)PT_REGS_PARM1_CORE_SYSCALL(regs) : ret);
+	file = fd_file(nr == NR_ftruncate ? (long)PT_REGS_PARM1_CORE_SYSCALL(regs) : ret);
 	if (!file)
 		return 0;
 	s.file = file;
 	s.inode = BPF_CORE_READ(file, f_inode);
-	if (s.nr == NR_ftruncate)
+	if (nr == NR_ftruncate)
 		s.ev_flags = OW_EV_TRUNCATE;
 	return report(&s);
 }

@@ -10,7 +10,9 @@ source "$(dirname "$0")/lib.sh"
 source "$SELFTESTS/guard_lib.sh"
 
 IMG=/srv/img/a.img
-HELPER=$OUT/allowed-helper
+# On /srv (a tmpfs): on overlayfs (the guest's root) the inode stat()
+# gives and the one the kernel runs differ, and executables match by inode.
+HELPER=/srv/bin/allowed-helper
 
 # start_guarded NAME POLICY [CONFIG LINE...]: a daemon with this policy and
 # VM A holding $IMG; false (after a FAIL) if that cannot be had.
@@ -50,6 +52,7 @@ allowed() {
 	result "$1" "$([ "$OPENER_OUT" = ok ] || echo "open gave: $OPENER_OUT")"
 }
 
+mkdir -p /srv/bin
 cp "$GUARDOPEN" "$HELPER"
 
 # ---- audit: what syscall hooks miss, and one record for two sightings ----

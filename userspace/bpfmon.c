@@ -438,7 +438,7 @@ void bpfmon_unpin(const char *pin_dir)
 	rmdir(pin_dir);
 }
 
-static int bpfmon_nprogs(const struct bpfmon *m)
+int bpfmon_nprogs(const struct bpfmon *m)
 {
 	int n = 0;
 

@@ -59,6 +59,8 @@ void bpfmon_detach(struct bpfmon *m);
 bool bpfmon_attached(const struct bpfmon *m);
 /* "lsm/file_open", "fexit/vfs_open" or "tp_btf/sys_exit" */
 const char *bpfmon_hook(const struct bpfmon *m);
+/* How many programs it loaded (each attaches with a link of its own). */
+int bpfmon_nprogs(const struct bpfmon *m);
 /* Do its programs refuse what an inode's policy denies (lsm/file_open)? */
 bool bpfmon_enforces(const struct bpfmon *m);
 /* The program an event names (struct ow_event's hook). */

@@ -925,6 +925,7 @@ struct json_object *guard_status(struct guard *g)
 			json_object_object_add(bpf, "syscalls", hooks);
 		}
 		json_object_object_add(bpf, "inodes", json_object_new_uint64(g->nmapped));
+		json_object_object_add(bpf, "programs", json_object_new_int(bpfmon_nprogs(g->bpf)));
 	}
 	fan = monitor_status(g, "fanotify", g->fan, g->fan_error, "active");
 	if (g->fan) {
