@@ -38,7 +38,7 @@ kb_min() {
 }
 
 kernels_in_guest() {
-	local i name hook= owner_records=0
+	local i name hook='' owner_records=0
 	declare -A ns
 
 	IMAGE=/srv/bench/image

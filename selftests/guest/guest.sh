@@ -32,7 +32,7 @@ set -euo pipefail
 GUEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${LWGUEST_CACHE:-/var/cache/lockwarden/guest}
 kpkg=${LWGUEST_KERNEL:-}
-append= mem=1024 cpus=2 timeout_s=600 console= hostname=lwguest prepare_only=0
+append='' mem=1024 cpus=2 timeout_s=600 console='' hostname=lwguest prepare_only=0
 qemu_extra=() envs=() shares=()
 
 die() {
