@@ -193,7 +193,12 @@ static void owners_update(struct guard *g, struct guard_res *r, const struct res
 		const struct client *c = clients_owner(&g->d->clients, res->owners[i]);
 
 		owners[i].pid = res->owners[i];
-		procinfo_start(owners[i].pid, &owners[i].start);
+		/* Its start time, read once: when it first owned r. */
+		for (size_t j = 0; j < r->nowners && !owners[i].start; j++)
+			if (r->owners[j].pid == owners[i].pid)
+				owners[i].start = r->owners[j].start;
+		if (!owners[i].start)
+			procinfo_start(owners[i].pid, &owners[i].start);
 		if (c) {
 			owners[i].vm_name = xstrdup(c->owner_name);
 			memcpy(owners[i].vm_uuid, c->owner_uuid, LOCK_UUID_LEN);
