@@ -5,6 +5,7 @@
 #   make test       install deps, build, run selftests/ (T=pattern to filter)
 #   make test SAN=1 the same with ASan+UBSan, built in build-san/
 #   make test-libvirt  end to end with real libvirtd and QEMU (selftests/libvirt/)
+#   make test-kernels the guard's tests in guests of Debian's kernel (lsm, fexit)
 #   make fuzz       run each libFuzzer target FUZZ_SECONDS (60) seconds
 #   make test-hosts two Debian-kernel guests as two hosts sharing NFSv4.2
 #   make bench      print benchmark figures against virtlockd and baselines
@@ -82,7 +83,8 @@ FUZZ_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz/obj/%.o)
 DEPFLAGS := -MMD -MP
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test test-libvirt test-hosts bench run install clean fuzz progs deb test-package
+.PHONY: all deps test test-kernels test-libvirt test-hosts bench run install clean fuzz progs \
+	deb test-package
 all: $(BUILD)/lockwardend $(TOOLS) $(TESTS) $(PRELOADS)
 
 # What is installed: the daemon and the tools, not the tests.
@@ -178,6 +180,8 @@ fuzz: deps $(FUZZERS)
 test: deps all
 	$(Q)BUILD=$(abspath $(BUILD)) SAN=$(SAN) bash selftests/run.sh $(T)
 
+test-kernels: deps all
+	$(Q)BUILD=$(abspath $(BUILD)) bash selftests/kernels.sh $(T)
 test-hosts: deps all
 	$(Q)BUILD=$(abspath $(BUILD)) bash selftests/hosts/run.sh
 test-libvirt: deps all

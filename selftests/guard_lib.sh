@@ -11,7 +11,7 @@ GUARD_RUNS=0
 # lines; through $GUARD_WRAP (a command and its options) if set.  Sets
 # DAEMON_PID (see daemon_start).
 guard_daemon() {
-	local conf=$OUT/guard.conf line
+	local conf=$OUT/guard.conf line i
 
 	AUDIT=$OUT/audit.$((++GUARD_RUNS)).jsonl
 	{
@@ -21,7 +21,27 @@ guard_daemon() {
 		for line in "$@"; do echo "$line"; done
 	} >"$conf"
 	# shellcheck disable=SC2086
-	daemon_start ${GUARD_WRAP:-} "$LOCKWARDEND" -f "$conf"
+	daemon_start ${GUARD_WRAP:-} "$LOCKWARDEND" -f "$conf" || return 1
+	# The guard says what watches once, maybe just after the socket listens.
+	for ((i = 0; i < 50; i++)); do
+		grep -q ' : guard: ' "$DAEMON_LOG" && break
+		sleep 0.1
+	done
+	GUARD_HOOK=$(sed -n 's/.*guard: the BPF open monitor on \([^ ]*\) .*/\1/p' "$DAEMON_LOG" |
+		head -n 1)
+	GUARD_HOOK=${GUARD_HOOK:-no BPF hook}
+}
+
+# The BPF hook the last daemon runs on, in every result line: the same test
+# runs on each (make test-kernels).
+GUARD_HOOK=
+pass() { echo "PASS $1${GUARD_HOOK:+ [$GUARD_HOOK]}"; }
+fail() { echo "FAIL $1${GUARD_HOOK:+ [$GUARD_HOOK]}: $2"; }
+skip() { echo "SKIP $1${GUARD_HOOK:+ [$GUARD_HOOK]}: $2"; }
+
+# True when the BPF hook sees every open, not only the open syscalls'.
+guard_hook_sees_files() {
+	[[ $GUARD_HOOK == lsm/* || $GUARD_HOOK == fexit/* ]]
 }
 
 # harness_start: vmharness reading commands from us; h CMD... sends one

@@ -7,8 +7,10 @@
  *                                  prints "ok K denied D failed F"
  *
  * MODE: open, openat, openat2, creat (truncates!), handle (open_by_handle_at),
- * uring (io_uring IORING_OP_OPENAT, which no syscall hook sees), and three
- * that attack the guard's judgement of an openat2 asking for O_RDWR:
+ * uring (io_uring IORING_OP_OPENAT, which no syscall hook sees),
+ * truncate (truncate(2) to 0 bytes, no open), ftruncate (an O_WRONLY open,
+ * then ftruncate(2) to 0 bytes), and three that attack the guard's
+ * judgement of an openat2 asking for O_RDWR:
  *   flip     a second thread sets its struct open_how to O_RDONLY once the
  *            kernel has copied it; on success writes "PWNED" at offset 0
  *   uringtw  io_uring opens PATH O_RDWR as task work on the way out of this
@@ -22,6 +24,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <liburing.h>
 #include <linux/openat2.h>
 #include <linux/userfaultfd.h>
@@ -41,14 +44,20 @@ static int open_handle(const char *path, int flags)
 {
 	struct file_handle *fh = calloc(1, sizeof(*fh) + MAX_HANDLE_SZ);
 	int mount_id, mfd, fd;
+	char *dir;
 
 	fh->handle_bytes = MAX_HANDLE_SZ;
 	if (name_to_handle_at(AT_FDCWD, path, fh, &mount_id, 0) < 0) {
 		free(fh);
 		return -errno;
 	}
-	/* Any fd on the file's mount will do; O_PATH opens no file. */
-	mfd = open(path, O_PATH | O_CLOEXEC);
+	/*
+	 * Any fd on the file's mount will do: its directory's, which is not
+	 * guarded (an O_PATH fd gets EBADF here on older kernels, Debian 12's 6.1).
+	 */
+	dir = strdup(path);
+	mfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
 	fd = open_by_handle_at(mfd, fh, flags);
 	fd = fd < 0 ? -errno : fd;
 	close(mfd);
@@ -248,6 +257,10 @@ static int do_open(const char *mode, const char *path, int flags)
 		return open_flip(path);
 	else if (!strcmp(mode, "mapped"))
 		return open_mapped(path);
+	else if (!strcmp(mode, "truncate"))
+		return truncate(path, 0) < 0 ? -errno : 0;
+	else if (!strcmp(mode, "ftruncate") && (fd = open(path, O_WRONLY)) >= 0)
+		return ftruncate(fd, 0) < 0 ? -errno : fd;
 	else
 		return -EINVAL;
 	return fd < 0 ? -errno : fd;

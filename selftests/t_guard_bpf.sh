@@ -23,7 +23,10 @@ harness_start
 h image $IMG /srv/img/s.img /srv/img/d.img
 h start A disk=$IMG
 [ "$REPLY" = "start A: ok" ] || { fail guard-bpf/lock "$REPLY"; exit 0; }
-result guard-bpf/attached "$([ "$(daemon_links)" -eq 1 ] || echo "$(daemon_links) links while a disk is locked")"
+# One link per program of the hook (lsm/file_open comes with its truncate hooks).
+NPROGS=$("$BUILD/lockwardenctl" -j status | jq '.guard.monitors.bpf.programs')
+result guard-bpf/attached "$([ "$(daemon_links)" -eq "$NPROGS" ] ||
+	echo "$(daemon_links) links while a disk is locked ($NPROGS programs)")"
 
 # The owner, from its main thread and from another one.
 open_as_vm A $IMG && open_as_vm A $IMG rw thread ||
@@ -92,8 +95,8 @@ done
 grep -q 'restored lockwarden state' "$DAEMON_LOG" || why+="no re-exec in the daemon's log"
 result guard-bpf/reexec-opens "$why"
 if wait_listening "$DAEMON_PID"; then
-	result guard-bpf/reexec-one-link "$([ "$(daemon_links)" -eq 1 ] ||
-		echo "$(daemon_links) links after the re-exec")"
+	result guard-bpf/reexec-one-link "$([ "$(daemon_links)" -eq "$NPROGS" ] ||
+		echo "$(daemon_links) links after the re-exec ($NPROGS programs)")"
 	result guard-bpf/reexec-unpinned "$(find /sys/fs/bpf/lockwarden -mindepth 2 2>/dev/null |
 		head -n 3)"
 else

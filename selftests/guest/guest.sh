@@ -18,7 +18,8 @@
 #              /var/cache/lockwarden/guest)
 #   -P         only prepare the cache (download, extract, initramfs), no boot
 #
-# The guest sees the host's / read-only over 9p under a tmpfs overlay, so every
+# The guest sees the host's / (but not /tmp, /run: fresh tmpfs) read-only over
+# 9p under a tmpfs overlay, so every
 # binary and script of the host (the build tree included) runs there as is and
 # nothing it writes reaches the host, except under -w DIRs.
 # The kernel's modules are at /lib/modules/$(uname -r) and `modprobe` is
@@ -31,7 +32,7 @@ set -euo pipefail
 GUEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${LWGUEST_CACHE:-/var/cache/lockwarden/guest}
 kpkg=${LWGUEST_KERNEL:-}
-append= mem=1024 cpus=2 timeout_s=600 console= hostname=lwguest prepare_only=0
+append='' mem=1024 cpus=2 timeout_s=600 console='' hostname=lwguest prepare_only=0
 qemu_extra=() envs=() shares=()
 
 die() {

@@ -11,7 +11,7 @@
 /* What a "repeated" record says of the opener and the resource: the
  * first record's own fields. */
 static const char *const copied[] = {
-	"severity", "source", "pid", "uid", "comm", "exe", "resource", "resource_path", "path",
+	"severity", "op", "source", "pid", "uid", "comm", "exe", "resource", "resource_path", "path",
 	"vm_name", "vm_uuid", "policy",
 };
 
@@ -20,7 +20,7 @@ static const char *const copied[] = {
 #define REPEATS_MAX	1024
 
 struct seen {
-	char *key;			/* opener, event, severity, resource */
+	char *key;			/* opener, event, op, severity, resource */
 	struct json_object *first;	/* what the count record repeats of the one written */
 	uint64_t since;			/* CLOCK_MONOTONIC ns */
 	uint64_t count;			/* records folded since */
@@ -40,9 +40,9 @@ struct repeats {
  * within the window by another program is another opener. */
 static char *key_of(struct json_object *rec)
 {
-	return xasprintf("%s %s %s %s\n%s %s %s", record_str(rec, "pid"), record_str(rec, "uid"),
+	return xasprintf("%s %s %s %s\n%s %s %s %s", record_str(rec, "pid"), record_str(rec, "uid"),
 			 record_str(rec, "comm"), record_str(rec, "exe"), record_str(rec, "event"),
-			 record_str(rec, "severity"), record_str(rec, "resource"));
+			 record_str(rec, "op"), record_str(rec, "severity"), record_str(rec, "resource"));
 }
 
 /* Only what report_count takes from the first record, not all of it. */

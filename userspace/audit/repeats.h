@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Repeated guard records from one opener, folded: of the records with the
- * same opener (pid, uid, executable), event, severity and resource within
- * a window, the
- * first is written, the rest are counted, and at the window's end one
+ * same opener (pid, uid, executable), event, op (open, truncate), severity
+ * and resource within a window, the first is written, the rest are
+ * counted, and at the window's end one
  * "repeated" record gives their number. So a process opening a guarded
  * image in a loop costs the log two records per window, and cannot push
  * older evidence out through rotation and retention, nor fill the queue.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,38 +24,66 @@
 #define BPFFS		"/sys/fs/bpf"
 #define PROBE_SPINS	100		/* ring buffer polls of 1 ms for the probe event */
 
+#define MAX_PROGS	3
+
+/* A hook: its programs, the first the one that sees opens; the others
+ * are loaded where this kernel has the function they attach to. */
 struct hook {
 	const char *name;
-	struct bpf_program *(*prog)(struct openwatch_bpf *skel);
+	bool enforces;			/* its programs refuse what the policy denies */
+	struct {
+		struct bpf_program *(*prog)(struct openwatch_bpf *skel);
+		const char *btf_func;	/* NULL: always there */
+	} progs[MAX_PROGS];
 };
 
 static struct bpf_program *lsm_prog(struct openwatch_bpf *s) { return s->progs.ow_file_open; }
+static struct bpf_program *path_truncate_prog(struct openwatch_bpf *s) { return s->progs.ow_path_truncate; }
+static struct bpf_program *file_truncate_prog(struct openwatch_bpf *s) { return s->progs.ow_file_truncate; }
 static struct bpf_program *fexit_prog(struct openwatch_bpf *s) { return s->progs.ow_vfs_open; }
 static struct bpf_program *sys_exit_prog(struct openwatch_bpf *s) { return s->progs.ow_sys_exit; }
 
 /* Best first: the first two see only opens, and io_uring's too. */
 static const struct hook hooks[] = {
-	{ "lsm/file_open", lsm_prog },
-	{ "fexit/vfs_open", fexit_prog },
-	{ "tp_btf/sys_exit", sys_exit_prog },
+	{ "lsm/file_open", true, { { lsm_prog },
+				   { path_truncate_prog, "bpf_lsm_path_truncate" },
+				   { file_truncate_prog, "bpf_lsm_file_truncate" } } },
+	{ "fexit/vfs_open", false, { { fexit_prog } } },
+	{ "tp_btf/sys_exit", false, { { sys_exit_prog } } },
 };
+
+/* For the events: which program saw it (enum ow_hook). */
+static const char *const hook_names[] = {
+	[OW_HOOK_LSM] = "lsm/file_open",
+	[OW_HOOK_FEXIT] = "fexit/vfs_open",
+	[OW_HOOK_SYS_EXIT] = "tp_btf/sys_exit",
+	[OW_HOOK_PATH_TRUNCATE] = "lsm/path_truncate",
+	[OW_HOOK_FILE_TRUNCATE] = "lsm/file_truncate",
+};
+
+const char *bpfmon_hook_name(uint32_t hook)
+{
+	return hook < ARRAY_SIZE(hook_names) ? hook_names[hook] : "?";
+}
 
 /*
  * The monitor works on plain fds: its maps, its program, its link. A fresh
  * one loads them from the skeleton; one taken over after a re-exec gets
  * them from bpffs pins, with no load and no verifier run in the pause.
  */
-enum { MAP_GUARDED, MAP_EVENTS, MAP_STATS, MAP_COUNT };
+enum { MAP_GUARDED, MAP_ALLOW, MAP_EVENTS, MAP_STATS, MAP_COUNT };
 
-static const char *const map_names[MAP_COUNT] = { "guarded", "events", "stats" };
+static const char *const map_names[MAP_COUNT] = { "guarded", "allow", "events", "stats" };
+static const char *const prog_pins[MAX_PROGS] = { "prog", "prog1", "prog2" };
+static const char *const link_pins[MAX_PROGS] = { "link", "link1", "link2" };
 
 struct bpfmon {
 	struct bpfmon_params p;
 	const struct hook *hook;
 	struct openwatch_bpf *skel;	/* NULL when taken over from pins */
 	int map[MAP_COUNT];		/* the skeleton's, or our own from pins */
-	int prog;
-	int link;			/* -1: detached */
+	int prog[MAX_PROGS];		/* -1 past the last */
+	int link[MAX_PROGS];		/* link[0] -1: detached */
 	struct ring_buffer *rb;
 	struct loop_source src;
 	/* The start-up probe: its inode, and whether its open was seen. */
@@ -114,8 +143,11 @@ static void skel_free(struct bpfmon *m)
 	if (!m->skel) {
 		for (int i = 0; i < MAP_COUNT; i++)
 			m->map[i] = safe_close(m->map[i]);
-		m->prog = safe_close(m->prog);
+		for (int i = 0; i < MAX_PROGS; i++)
+			m->prog[i] = safe_close(m->prog[i]);
 	}
+	for (int i = 0; i < MAX_PROGS; i++)
+		m->prog[i] = -1;
 	openwatch_bpf__destroy(m->skel);
 	m->skel = NULL;
 }
@@ -127,7 +159,8 @@ static struct bpfmon *bpfmon_alloc(const struct bpfmon_params *p)
 	m->p = *p;
 	for (int i = 0; i < MAP_COUNT; i++)
 		m->map[i] = -1;
-	m->prog = m->link = -1;
+	for (int i = 0; i < MAX_PROGS; i++)
+		m->prog[i] = m->link[i] = -1;
 	return m;
 }
 
@@ -150,11 +183,25 @@ static int ring_new(struct bpfmon *m)
 	return m->rb ? 0 : -errno;
 }
 
-/* Open and load the skeleton with one hook's program only. */
+/* Does this kernel have function name (an LSM hook's BPF stub)? */
+static bool kernel_has(const char *name)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool has;
+
+	if (!btf)
+		return false;
+	has = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) >= 0;
+	btf__free(btf);
+	return has;
+}
+
+/* Open and load the skeleton with one hook's programs only. */
 static int skel_load(struct bpfmon *m, const struct hook *h)
 {
+	bool load[MAX_PROGS] = { false };
 	struct stat ns;
-	int rc;
+	int rc, n = 0;
 
 	if (!(m->skel = openwatch_bpf__open()))
 		return -errno;
@@ -162,15 +209,22 @@ static int skel_load(struct bpfmon *m, const struct hook *h)
 	if (stat("/proc/self/ns/pid", &ns) < 0)
 		return -errno;
 	m->skel->rodata->pidns_ino = ns.st_ino;
+	for (int i = 0; i < MAX_PROGS && h->progs[i].prog; i++)
+		load[i] = !h->progs[i].btf_func || kernel_has(h->progs[i].btf_func);
 	for (size_t i = 0; i < ARRAY_SIZE(hooks); i++)
-		bpf_program__set_autoload(hooks[i].prog(m->skel), &hooks[i] == h);
+		for (int j = 0; j < MAX_PROGS && hooks[i].progs[j].prog; j++)
+			bpf_program__set_autoload(hooks[i].progs[j].prog(m->skel),
+						  &hooks[i] == h && load[j]);
 	if ((rc = openwatch_bpf__load(m->skel)) < 0)
 		return rc;
 	m->hook = h;
 	m->map[MAP_GUARDED] = bpf_map__fd(m->skel->maps.guarded);
+	m->map[MAP_ALLOW] = bpf_map__fd(m->skel->maps.allow);
 	m->map[MAP_EVENTS] = bpf_map__fd(m->skel->maps.events);
 	m->map[MAP_STATS] = bpf_map__fd(m->skel->maps.stats);
-	m->prog = bpf_program__fd(h->prog(m->skel));
+	for (int i = 0; i < MAX_PROGS; i++)
+		if (load[i])
+			m->prog[n++] = bpf_program__fd(h->progs[i].prog(m->skel));
 	return ring_new(m);
 }
 
@@ -215,31 +269,52 @@ void bpfmon_prune(struct bpfmon *m, bool (*keep)(void *data, dev_t dev, ino_t in
 	}
 }
 
-/* Every hook here (lsm, fexit, tp_btf) attaches as a BTF-typed raw tracepoint. */
+int bpfmon_set_allow(struct bpfmon *m, const struct ow_allow *a)
+{
+	__u32 zero = 0;
+
+	return bpf_map_update_elem(m->map[MAP_ALLOW], &zero, a, BPF_ANY) < 0 ? -errno : 0;
+}
+
+/* Every hook here (lsm, fexit, tp_btf) attaches as a BTF-typed raw
+ * tracepoint; all of the hook's programs, or none. */
 int bpfmon_attach(struct bpfmon *m)
 {
-	if (m->link >= 0)
+	int rc;
+
+	if (m->link[0] >= 0)
 		return 0;
-	m->link = bpf_raw_tracepoint_open(NULL, m->prog);
-	if (m->link < 0)
-		return -errno;
-	fd_set_cloexec(m->link, true);
+	for (int i = 0; i < MAX_PROGS && m->prog[i] >= 0; i++) {
+		m->link[i] = bpf_raw_tracepoint_open(NULL, m->prog[i]);
+		if (m->link[i] < 0) {
+			rc = -errno;
+			bpfmon_detach(m);
+			return rc;
+		}
+		fd_set_cloexec(m->link[i], true);
+	}
 	return 0;
 }
 
 void bpfmon_detach(struct bpfmon *m)
 {
-	m->link = safe_close(m->link);
+	for (int i = 0; i < MAX_PROGS; i++)
+		m->link[i] = safe_close(m->link[i]);
 }
 
 bool bpfmon_attached(const struct bpfmon *m)
 {
-	return m->link >= 0;
+	return m->link[0] >= 0;
 }
 
 const char *bpfmon_hook(const struct bpfmon *m)
 {
 	return m->hook->name;
+}
+
+bool bpfmon_enforces(const struct bpfmon *m)
+{
+	return m->hook->enforces;
 }
 
 uint64_t bpfmon_lost(const struct bpfmon *m)
@@ -344,17 +419,32 @@ static int ensure_bpffs(void)
 	return 0;
 }
 
-static const char *const pin_names[] = { "guarded", "events", "stats", "prog", "link" };
+static void unpin_one(const char *pin_dir, const char *name)
+{
+	char *path = pin_path(pin_dir, name);
+
+	unlink(path);
+	free(path);
+}
 
 void bpfmon_unpin(const char *pin_dir)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(pin_names); i++) {
-		char *path = pin_path(pin_dir, pin_names[i]);
-
-		unlink(path);
-		free(path);
+	for (int i = 0; i < MAP_COUNT; i++)
+		unpin_one(pin_dir, map_names[i]);
+	for (int i = 0; i < MAX_PROGS; i++) {
+		unpin_one(pin_dir, prog_pins[i]);
+		unpin_one(pin_dir, link_pins[i]);
 	}
 	rmdir(pin_dir);
+}
+
+int bpfmon_nprogs(const struct bpfmon *m)
+{
+	int n = 0;
+
+	while (n < MAX_PROGS && m->prog[n] >= 0)
+		n++;
+	return n;
 }
 
 static int pin(int fd, const char *dir, const char *name)
@@ -378,12 +468,14 @@ int bpfmon_save(struct bpfmon *m, const char *pin_dir, struct json_object *obj)
 	for (int i = 0; i < MAP_COUNT; i++)
 		if ((rc = pin(m->map[i], pin_dir, map_names[i])) < 0)
 			goto fail;
-	if ((rc = pin(m->prog, pin_dir, "prog")) < 0 ||
-	    (m->link >= 0 && (rc = pin(m->link, pin_dir, "link")) < 0))
-		goto fail;
+	for (int i = 0; i < MAX_PROGS && m->prog[i] >= 0; i++)
+		if ((rc = pin(m->prog[i], pin_dir, prog_pins[i])) < 0 ||
+		    (m->link[i] >= 0 && (rc = pin(m->link[i], pin_dir, link_pins[i])) < 0))
+			goto fail;
 	json_object_object_add(obj, "pin_dir", json_object_new_string(pin_dir));
 	json_object_object_add(obj, "hook", json_object_new_string(m->hook->name));
-	json_object_object_add(obj, "attached", json_object_new_boolean(m->link >= 0));
+	json_object_object_add(obj, "progs", json_object_new_int(bpfmon_nprogs(m)));
+	json_object_object_add(obj, "attached", json_object_new_boolean(m->link[0] >= 0));
 	return 0;
 fail:
 	bpfmon_unpin(pin_dir);
@@ -431,9 +523,10 @@ int bpfmon_restore(const struct bpfmon_params *p, struct json_object *obj,
 {
 	const char *dir = obj_str(obj, "pin_dir"), *name = obj_str(obj, "hook");
 	struct bpfmon *m = bpfmon_alloc(p);
-	struct json_object *att;
+	struct json_object *att, *n;
 	const char *what = "prog";
-	int rc = -EINVAL;
+	int rc = -EINVAL, nprogs;
+	bool attached;
 
 	for (size_t i = 0; name && i < ARRAY_SIZE(hooks); i++)
 		if (!strcmp(hooks[i].name, name))
@@ -449,11 +542,14 @@ int bpfmon_restore(const struct bpfmon_params *p, struct json_object *obj,
 		*why = xstrdup("the pinned monitor is another version's (its map's values differ)");
 		goto fail;
 	}
-	if ((rc = unpin_fd(dir, what = "prog", &m->prog)) < 0)
-		goto pinned;
-	if (json_object_object_get_ex(obj, "attached", &att) && json_object_get_boolean(att) &&
-	    (rc = unpin_fd(dir, what = "link", &m->link)) < 0)
-		goto pinned;
+	/* An old image's state names no count: it pinned one program. */
+	nprogs = json_object_object_get_ex(obj, "progs", &n) ? json_object_get_int(n) : 1;
+	attached = json_object_object_get_ex(obj, "attached", &att) && json_object_get_boolean(att);
+	for (int i = 0; i < nprogs && i < MAX_PROGS; i++) {
+		if ((rc = unpin_fd(dir, what = prog_pins[i], &m->prog[i])) < 0 ||
+		    (attached && (rc = unpin_fd(dir, what = link_pins[i], &m->link[i])) < 0))
+			goto pinned;
+	}
 	if ((rc = ring_new(m)) < 0 || (rc = watch(m)) < 0) {
 		*why = xasprintf("cannot watch the ring buffer: %s", strerror(-rc));
 		goto fail;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The BPF open monitor: loads bpf/openwatch.bpf.c with the best hook this
- * kernel takes and proves it fires (lsm/file_open, else fexit/vfs_open,
- * else tp_btf/sys_exit on the open syscalls), keeps its guarded-inode map
+ * kernel takes and proves it fires (lsm/file_open with the truncate hooks,
+ * which also refuse, else fexit/vfs_open, else tp_btf/sys_exit on the open
+ * and truncate syscalls), keeps its guarded-inode map
  * as the guard says, attaches it only while the guard asks, and hands
  * each event of its ring buffer to the guard from the event loop.
  */
@@ -50,11 +51,20 @@ int bpfmon_del(struct bpfmon *m, dev_t dev, ino_t ino);
 /* Drop every inode of the map that keep() does not want. */
 void bpfmon_prune(struct bpfmon *m, bool (*keep)(void *data, dev_t dev, ino_t ino), void *data);
 
+/* The allowed helpers, for the programs that refuse (bpfmon_enforces). */
+int bpfmon_set_allow(struct bpfmon *m, const struct ow_allow *a);
+
 int bpfmon_attach(struct bpfmon *m);
 void bpfmon_detach(struct bpfmon *m);
 bool bpfmon_attached(const struct bpfmon *m);
 /* "lsm/file_open", "fexit/vfs_open" or "tp_btf/sys_exit" */
 const char *bpfmon_hook(const struct bpfmon *m);
+/* How many programs it loaded (each attaches with a link of its own). */
+int bpfmon_nprogs(const struct bpfmon *m);
+/* Do its programs refuse what an inode's policy denies (lsm/file_open)? */
+bool bpfmon_enforces(const struct bpfmon *m);
+/* The program an event names (struct ow_event's hook). */
+const char *bpfmon_hook_name(uint32_t hook);
 /* Hand over what is in the ring buffer now (the loop does it when woken). */
 void bpfmon_poll(struct bpfmon *m);
 /* Events the programs dropped because the ring buffer was full. */

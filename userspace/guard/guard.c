@@ -197,6 +197,12 @@ static void owners_update(struct guard *g, struct guard_res *r, const struct res
 		const struct client *c = clients_owner(&g->d->clients, res->owners[i]);
 
 		owners[i].pid = res->owners[i];
+		/* Its start time, read once: when it first owned r. */
+		for (size_t j = 0; j < r->nowners && !owners[i].start; j++)
+			if (r->owners[j].pid == owners[i].pid)
+				owners[i].start = r->owners[j].start;
+		if (!owners[i].start)
+			procinfo_start(owners[i].pid, &owners[i].start);
 		if (c) {
 			owners[i].start = c->ident.start;
 			owners[i].vm_name = xstrdup(c->owner_name);
@@ -236,11 +242,16 @@ static bool entry_posix(const struct guard_entry *e)
 	return false;
 }
 
-/* The map's value: owners of every resource on the inode, once each. */
+/* The map's value: owners of every resource on the inode, once each, and
+ * the policy the programs enforce where they can. */
 static void entry_value(const struct guard_entry *e, struct ow_value *v)
 {
 	memset(v, 0, sizeof(*v));
 	v->id = e->res[0].id;
+	if (e->policy == GUARD_DENY_ALL)
+		v->flags |= OW_DENY_ALL;
+	else if (e->policy == GUARD_DENY_WRITE)
+		v->flags |= OW_DENY_WRITE;
 	for (size_t i = 0; i < e->nres; i++) {
 		const struct guard_res *r = &e->res[i];
 
@@ -251,12 +262,12 @@ static void entry_value(const struct guard_entry *e, struct ow_value *v)
 			bool skip = r->owners[j].start == OWNERID_GONE;
 
 			for (size_t k = 0; k < v->nowners && k < OW_MAX_OWNERS; k++)
-				skip |= v->owners[k] == (__u32)r->owners[j].pid;
+				skip |= v->owners[k].tgid == (__u32)r->owners[j].pid;
 			if (skip)
 				continue;
 			if (v->nowners < OW_MAX_OWNERS) {
-				v->owners[v->nowners] = r->owners[j].pid;
-				v->starts[v->nowners] = r->owners[j].start;
+				v->owners[v->nowners].tgid = r->owners[j].pid;
+				v->owners[v->nowners].start = r->owners[j].start;
 			}
 			v->nowners++;
 		}
@@ -291,6 +302,52 @@ static void entry_wants(const struct guard *g, const struct guard_entry *e, bool
 	*mark = g->fan && watch && !entry_posix(e);
 }
 
+/*
+ * The allowed helpers as the programs check them (struct ow_allow):
+ * executables and cgroups resolved to inodes and ids now, as the
+ * userspace check does at each open; again whenever an inode is newly
+ * guarded, so an upgraded helper matches by then.
+ */
+static void allow_update(struct guard *g)
+{
+	const struct guard_rules *r = &g->rules;
+	struct ow_allow a = { 0 };
+	struct stat st;
+	char *path;
+	int rc;
+
+	if (!g->bpf || !bpfmon_enforces(g->bpf))
+		return;
+	a.flags = (r->nuids ? OW_ALLOW_UIDS : 0) | (r->nexes ? OW_ALLOW_EXES : 0) |
+		  (r->ncgroups ? OW_ALLOW_CGROUPS : 0);
+	for (size_t i = 0; i < r->nuids && a.nuids < OW_MAX_ALLOW; i++)
+		a.uids[a.nuids++] = r->uids[i];
+	for (size_t i = 0; i < r->nexes && a.nexes < OW_MAX_ALLOW; i++) {
+		if (stat(r->exes[i], &st) < 0)
+			continue;
+		a.exes[a.nexes].dev = ow_kdev(st.st_dev);
+		a.exes[a.nexes++].ino = st.st_ino;
+	}
+	for (size_t i = 0; i < r->ncgroups && a.ncgroups < OW_MAX_ALLOW; i++) {
+		unsigned int level = 0;
+
+		/* A cgroup2 directory's inode is its id; its depth, the
+		 * ancestor level the program asks for. */
+		path = xasprintf("/sys/fs/cgroup%s", r->cgroups[i]);
+		rc = stat(path, &st);
+		free(path);
+		if (rc < 0)
+			continue;
+		for (const char *c = r->cgroups[i]; *c; c++)
+			level += *c == '/' && c[1] && c[1] != '/';
+		a.cgroup_ids[a.ncgroups] = st.st_ino;
+		a.cgroup_levels[a.ncgroups++] = level;
+	}
+	if ((rc = bpfmon_set_allow(g->bpf, &a)) < 0)
+		log_warn("guard: cannot give the BPF open monitor the allowed helpers: %s; "
+			 "it refuses them too", strerror(-rc));
+}
+
 static void entry_watch(struct guard *g, struct guard_entry *e, int fd)
 {
 	struct ow_value v;
@@ -299,6 +356,8 @@ static void entry_watch(struct guard *g, struct guard_entry *e, int fd)
 
 	entry_wants(g, e, &map, &mark);
 	if (map) {
+		if (!e->in_map)
+			allow_update(g);
 		entry_value(e, &v);
 		if ((rc = bpfmon_set(g->bpf, e->dev, e->ino, &v)) < 0)
 			watch_failed(e, "the BPF open monitor", rc);
@@ -693,6 +752,31 @@ static void report_repeated(void *data, struct json_object *rec)
 	daemon_report(g->d, rec);
 }
 
+/*
+ * truncate(2) seen at its exit (tp_btf/sys_exit): the program cannot reach
+ * the inode, so look the caller's path up from its cwd. Its path may have
+ * changed since, so this names a file for the record, never for a
+ * decision; -ENOENT when it is not a guarded one.
+ */
+static int truncated_inode(struct guard *g, struct guard_open *o)
+{
+	char *path;
+	struct stat st;
+	int rc;
+
+	if (!o->path)
+		return -ENOENT;
+	path = o->path[0] == '/' ? xasprintf("/proc/%d/root%s", o->tgid, o->path) :
+				   xasprintf("/proc/%d/cwd/%s", o->tgid, o->path);
+	rc = stat(path, &st) < 0 ? -errno : 0;
+	free(path);
+	if (rc < 0)
+		return rc;
+	o->dev = st.st_dev;
+	o->ino = st.st_ino;
+	return entry_find(g, o->dev, o->ino) ? 0 : -ENOENT;
+}
+
 static void bpf_event(void *data, const struct ow_event *ev)
 {
 	struct guard *g = data;
@@ -703,7 +787,9 @@ static void bpf_event(void *data, const struct ow_event *ev)
 
 	o->time_ns = now_real_ns() - (now_boot_ns() - ev->boot_ns);
 	o->sources = SRC_BPF;
-	o->hook = bpfmon_hook(g->bpf);
+	o->hook = bpfmon_hook_name(ev->hook);
+	o->truncate = ev->ev_flags & OW_EV_TRUNCATE;
+	o->denied = ev->ev_flags & OW_EV_DENIED;
 	o->tid = ev->tid;
 	o->tgid = ev->tgid;
 	o->ppid = ev->ppid;
@@ -717,11 +803,15 @@ static void bpf_event(void *data, const struct ow_event *ev)
 	if (ev->path[0])
 		o->path = xstrndup(ev->path, OW_PATH_LEN);
 	/* Outside an open syscall these are the file's flags, which lost
-	 * O_TRUNC; the access mode is still right. */
-	o->flags = ev->open_flags;
+	 * O_TRUNC; the access mode is still right. A truncate writes. */
+	o->flags = o->truncate ? O_WRONLY | O_TRUNC : ev->open_flags;
 	o->flags_known = true;
 	o->dev = ow_udev(ev->dev);
 	o->ino = ev->ino;
+	if ((ev->ev_flags & OW_EV_BY_PATH) && truncated_inode(g, o) < 0) {
+		guard_open_free(o);
+		return;
+	}
 	if (!check(g, o, o->tgid)) {
 		guard_open_free(o);
 		return;
@@ -736,7 +826,9 @@ static void bpf_event(void *data, const struct ow_event *ev)
 	procinfo_cgroup(o->tgid, &o->cgroup);
 	opener_of(o, &op);
 	o->allowed = guard_rules_allowed(&g->rules, &op);
-	guard_merge_add(&g->merge, o, g->fan && entry_find(g, o->dev, o->ino)->marked);
+	/* fanotify sees no truncate, nor an open lsm/file_open refused. */
+	guard_merge_add(&g->merge, o, g->fan && !o->truncate && !o->denied &&
+			entry_find(g, o->dev, o->ino)->marked);
 }
 
 /* In the fanotify thread. tid 0: an opener outside our pid namespace. */
@@ -809,6 +901,26 @@ static void fan_report(void *data, struct guard_open *o)
 	guard_merge_add(&g->merge, o, bpf_sees(g, o));
 }
 
+/* Does the config refuse anything, globally or under some prefix? */
+static bool rules_deny(const struct guard_rules *r)
+{
+	bool deny = r->policy >= GUARD_DENY_WRITE;
+
+	for (size_t i = 0; i < r->nprefixes; i++)
+		deny |= r->prefixes[i].policy >= GUARD_DENY_WRITE;
+	return deny;
+}
+
+/* What refuses the opens the policy denies: NULL when nothing can. */
+static const char *enforced_by(const struct guard *g)
+{
+	bool lsm = g->bpf && bpfmon_enforces(g->bpf);
+
+	if (lsm && g->fan)
+		return "lsm/file_open and fanotify";
+	return lsm ? "lsm/file_open" : g->fan ? "fanotify" : NULL;
+}
+
 /* ---- status ---- */
 
 static struct json_object *by_severity(const uint64_t *n)
@@ -872,6 +984,7 @@ struct json_object *guard_status(struct guard *g)
 			json_object_object_add(bpf, "syscalls", hooks);
 		}
 		json_object_object_add(bpf, "inodes", json_object_new_uint64(g->nmapped));
+		json_object_object_add(bpf, "programs", json_object_new_int(bpfmon_nprogs(g->bpf)));
 	}
 	fan = monitor_status(g, "fanotify", g->fan, g->fan_error, "active");
 	if (g->fan) {
@@ -887,6 +1000,10 @@ struct json_object *guard_status(struct guard *g)
 
 	json_object_object_add(st, "policy",
 			       json_object_new_string(guard_policy_name(g->rules.policy)));
+	/* Who refuses what the policy denies; null with a deny policy: nobody. */
+	if (rules_deny(&g->rules))
+		json_object_object_add(st, "enforced_by", enforced_by(g) ?
+				       json_object_new_string(enforced_by(g)) : NULL);
 	json_object_object_add(st, "guarded_inodes", json_object_new_uint64(g->table.count));
 	json_object_object_add(st, "guarded_resources", json_object_new_uint64(g->nresources));
 	json_object_object_add(st, "monitors", mon);
@@ -928,7 +1045,8 @@ static struct fanmon_params fan_params(struct guard *g)
 }
 
 /* One line on what watches, and, if anything the config wants is
- * missing, one warning naming what failed and what remains. */
+ * missing, one warning naming what failed and what remains; another if
+ * a deny policy is configured that nothing loaded can enforce. */
 static void say_monitors(struct guard *g)
 {
 	char *what = xasprintf("%s%s%s%s", g->bpf ? "the BPF open monitor on " : "",
@@ -949,6 +1067,14 @@ static void say_monitors(struct guard *g)
 	else
 		log_info("guard: %s; opens of locked images go unwatched",
 			 active(g) ? "no monitor configured (guard_monitors)" : "guard_policy is off");
+	if (rules_deny(&g->rules) && !enforced_by(g))
+		log_warn("guard: the deny policy is NOT enforced: %s%s%s; opens and truncates "
+			 "of locked images are %s, never refused (enforcing needs the BPF LSM "
+			 "hook lsm/file_open or the fanotify monitor)",
+			 g->bpf ? "the BPF open monitor on " : "no BPF open monitor",
+			 g->bpf ? bpfmon_hook(g->bpf) : "", g->bpf ? " only records and no "
+			 "fanotify monitor runs" : " and no fanotify monitor runs",
+			 g->bpf ? "recorded" : "not even recorded");
 	free(what);
 }
 
@@ -1004,6 +1130,7 @@ static void start_monitors(struct guard *g)
 			 "by others", strerror(-rc));
 	g->started = true;
 	say_monitors(g);
+	allow_update(g);
 	if (adopt_watching(g))
 		bpf_attach_update(g);
 	else

@@ -88,6 +88,8 @@ struct json_object *guard_open_record(const struct guard_open *o, const char *ev
 	add_str(r, "time", ts);
 
 	add_str(r, "source", source_name(o->sources));
+	if (o->truncate)
+		add_str(r, "op", "truncate");
 	if (o->hook)
 		add_str(r, "hook", o->hook);
 	add_int(r, "pid", o->tgid);

@@ -49,6 +49,7 @@ struct guard_open {
 	int flags;
 	bool flags_known;
 	bool open_syscall;		/* fanotify: the opener was in an open syscall */
+	bool truncate;			/* a truncate of the file, not an open */
 	dev_t dev;
 	ino_t ino;
 
@@ -64,7 +65,7 @@ struct guard_open {
 
 	/* The verdict. */
 	bool allowed;			/* an allowlisted helper */
-	bool denied;			/* refused (fanotify) */
+	bool denied;			/* refused (fanotify, or lsm/file_open) */
 	bool timed_out;			/* answered by the timeout default */
 
 	uint64_t deadline;		/* CLOCK_MONOTONIC ns: stop waiting for a partner */
