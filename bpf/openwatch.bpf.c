@@ -41,6 +41,19 @@ struct {
 	__type(value, struct ow_value);
 } guarded SEC(".maps");
 
+/*
+ * The processes lock clients registered as VMs (tgid -> start time in
+ * clock ticks): a VM's QEMU opens its disks before its leases exist, so it
+ * is a prospective owner of what others hold shared (guardvms.h).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, OW_MAX_VMS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, __u64);
+} vms SEC(".maps");
+
 /* The allowed helpers (struct ow_allow), one entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -155,6 +168,20 @@ static __always_inline bool owned_by(const struct ow_value *v, __u32 tgid,
 			return true;
 	}
 	return false;
+}
+
+/* A process registered as a VM opening what is only held shared: it will
+ * join (an exclusive request of its own fails at the lock), so neither a
+ * violation nor refused. What another VM holds exclusive is the conflict. */
+static __always_inline bool vm_joins(const struct ow_value *v, __u32 tgid,
+				     struct task_struct *task)
+{
+	__u64 *start;
+
+	if (v->flags & OW_EXCLUSIVE)
+		return false;
+	start = bpf_map_lookup_elem(&vms, &tgid);
+	return start && *start == start_ticks(task);
 }
 
 /* The rule of struct ow_allow, on the kernel's own facts of the opener. */
@@ -282,7 +309,7 @@ static __always_inline int report(struct sighting *s)
 	}
 	tgid = current_tgid(task);
 	if (v && ((tgid == daemon_tgid && !(v->flags & OW_PROBE)) ||
-		  owned_by(v, tgid, task)))
+		  owned_by(v, tgid, task) || vm_joins(v, tgid, task)))
 		return 0;
 	if (!v && tgid == daemon_tgid)
 		return 0;

@@ -13,6 +13,7 @@
 #define OW_COMM_LEN	16
 #define OW_PATH_LEN	256
 #define OW_MAX_GUARDED	65536	/* inodes in the map */
+#define OW_MAX_VMS	65536	/* processes registered as VMs */
 #define OW_USER_HZ	100	/* /proc/PID/stat's clock ticks (x86, arm64) */
 
 /* dev is the kernel's dev_t (major << 20 | minor), not st_dev's encoding. */

@@ -71,9 +71,9 @@ const char *bpfmon_hook_name(uint32_t hook)
  * one loads them from the skeleton; one taken over after a re-exec gets
  * them from bpffs pins, with no load and no verifier run in the pause.
  */
-enum { MAP_GUARDED, MAP_ALLOW, MAP_EVENTS, MAP_STATS, MAP_COUNT };
+enum { MAP_GUARDED, MAP_ALLOW, MAP_VMS, MAP_EVENTS, MAP_STATS, MAP_COUNT };
 
-static const char *const map_names[MAP_COUNT] = { "guarded", "allow", "events", "stats" };
+static const char *const map_names[MAP_COUNT] = { "guarded", "allow", "vms", "events", "stats" };
 static const char *const prog_pins[MAX_PROGS] = { "prog", "prog1", "prog2" };
 static const char *const link_pins[MAX_PROGS] = { "link", "link1", "link2" };
 
@@ -220,6 +220,7 @@ static int skel_load(struct bpfmon *m, const struct hook *h)
 	m->hook = h;
 	m->map[MAP_GUARDED] = bpf_map__fd(m->skel->maps.guarded);
 	m->map[MAP_ALLOW] = bpf_map__fd(m->skel->maps.allow);
+	m->map[MAP_VMS] = bpf_map__fd(m->skel->maps.vms);
 	m->map[MAP_EVENTS] = bpf_map__fd(m->skel->maps.events);
 	m->map[MAP_STATS] = bpf_map__fd(m->skel->maps.stats);
 	for (int i = 0; i < MAX_PROGS; i++)
@@ -240,6 +241,17 @@ int bpfmon_set(struct bpfmon *m, dev_t dev, ino_t ino, const struct ow_value *v)
 
 	key_of(&k, dev, ino);
 	if (bpf_map_update_elem(m->map[MAP_GUARDED], &k, v, BPF_ANY) < 0)
+		return -errno;
+	return 0;
+}
+
+int bpfmon_set_vm(struct bpfmon *m, pid_t tgid, uint64_t start, bool registered)
+{
+	__u32 k = tgid;
+	__u64 v = start;
+
+	if (registered ? bpf_map_update_elem(m->map[MAP_VMS], &k, &v, BPF_ANY) < 0 :
+	    bpf_map_delete_elem(m->map[MAP_VMS], &k) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
 }

@@ -53,6 +53,9 @@ void bpfmon_prune(struct bpfmon *m, bool (*keep)(void *data, dev_t dev, ino_t in
 
 /* The allowed helpers, for the programs that refuse (bpfmon_enforces). */
 int bpfmon_set_allow(struct bpfmon *m, const struct ow_allow *a);
+/* Process tgid (started at start, clock ticks) registered as a VM, or no
+ * longer: a prospective owner of what others hold shared. */
+int bpfmon_set_vm(struct bpfmon *m, pid_t tgid, uint64_t start, bool registered);
 
 int bpfmon_attach(struct bpfmon *m);
 void bpfmon_detach(struct bpfmon *m);

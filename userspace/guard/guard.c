@@ -461,15 +461,32 @@ static void table_remove(struct guard *g, struct guard_entry *e, struct guard_re
 
 void guard_client_owner(struct guard *g, const struct client *c, bool registered)
 {
+	bool changed;
+	int rc;
+
 	/* Only a process that ran when it registered can be recognised. */
 	if (!c->owner_id || !c->owner_name || !c->ident.start || c->ident.start == OWNERID_GONE)
 		return;
 	pthread_mutex_lock(&g->lock);
-	if (registered)
-		guard_vms_add(&g->vms, c->owner_pid, c->ident.start, c->owner_name, c->owner_uuid);
-	else
-		guard_vms_del(&g->vms, c->owner_pid, c->ident.start);
+	changed = registered ?
+		  guard_vms_add(&g->vms, c->owner_pid, c->ident.start, c->owner_name,
+				c->owner_uuid) :
+		  guard_vms_del(&g->vms, c->owner_pid, c->ident.start);
 	pthread_mutex_unlock(&g->lock);
+	/* The kernel side too, where it decides (lsm/file_open) and records. */
+	if (changed && g->bpf && (rc = bpfmon_set_vm(g->bpf, c->owner_pid, c->ident.start,
+						     registered)) < 0)
+		log_warn("guard: BPF map of VMs: cannot %s pid %d: %s",
+			 registered ? "add" : "remove", c->owner_pid, strerror(-rc));
+}
+
+static void vm_to_map(pid_t pid, uint64_t start, void *arg)
+{
+	struct guard *g = arg;
+	int rc;
+
+	if ((rc = bpfmon_set_vm(g->bpf, pid, start, true)) < 0)
+		log_warn("guard: BPF map of VMs: cannot add pid %d: %s", pid, strerror(-rc));
 }
 
 static void image_key(char key[16], unsigned int id)
@@ -1131,6 +1148,10 @@ static void start_monitors(struct guard *g)
 	g->started = true;
 	say_monitors(g);
 	allow_update(g);
+	/* Registrations before the monitor (a restore) or its pins (an older
+	 * image's, or none) are in the registry: the map gets them all. */
+	if (g->bpf)
+		guard_vms_foreach(&g->vms, vm_to_map, g);
 	if (adopt_watching(g))
 		bpf_attach_update(g);
 	else

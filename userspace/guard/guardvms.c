@@ -30,7 +30,7 @@ void guard_vms_fini(struct guard_vms *v)
 	hashmap_free(&v->procs);
 }
 
-void guard_vms_add(struct guard_vms *v, pid_t pid, uint64_t start, const char *name,
+bool guard_vms_add(struct guard_vms *v, pid_t pid, uint64_t start, const char *name,
 		   const uint8_t *uuid)
 {
 	struct guard_vm *vm;
@@ -40,26 +40,42 @@ void guard_vms_add(struct guard_vms *v, pid_t pid, uint64_t start, const char *n
 	if (!(vm = hashmap_get(&v->procs, key))) {
 		vm = xcalloc(1, sizeof(*vm));
 		memcpy(vm->key, key, sizeof(key));
+		vm->pid = pid;
+		vm->start = start;
 		hashmap_put(&v->procs, vm->key, vm);
 	}
 	/* The latest registration names it (lockd.so's all agree). */
 	free(vm->name);
 	vm->name = xstrdup(name);
 	memcpy(vm->uuid, uuid, LOCK_UUID_LEN);
-	vm->refs++;
+	return vm->refs++ == 0;
 }
 
-void guard_vms_del(struct guard_vms *v, pid_t pid, uint64_t start)
+bool guard_vms_del(struct guard_vms *v, pid_t pid, uint64_t start)
 {
 	struct guard_vm *vm;
 	char key[40];
 
 	vm_key(key, pid, start);
 	if (!(vm = hashmap_get(&v->procs, key)) || --vm->refs)
-		return;
+		return false;
 	hashmap_remove(&v->procs, key);
 	free(vm->name);
 	free(vm);
+	return true;
+}
+
+void guard_vms_foreach(const struct guard_vms *v,
+		       void (*fn)(pid_t pid, uint64_t start, void *arg), void *arg)
+{
+	struct hashmap_entry *e, *nx;
+	size_t i;
+
+	hashmap_foreach(&v->procs, e, nx, i) {
+		const struct guard_vm *vm = e->value;
+
+		fn(vm->pid, vm->start, arg);
+	}
 }
 
 bool guard_vms_empty(const struct guard_vms *v)

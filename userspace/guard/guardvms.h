@@ -21,6 +21,8 @@
 
 struct guard_vm {
 	char key[40];			/* "pid:start" */
+	pid_t pid;
+	uint64_t start;
 	char *name;
 	uint8_t uuid[LOCK_UUID_LEN];
 	unsigned int refs;		/* connections registered as it */
@@ -32,11 +34,16 @@ struct guard_vms {
 
 void guard_vms_init(struct guard_vms *v);
 void guard_vms_fini(struct guard_vms *v);
-/* A connection registered process pid (started at start) as VM name. */
-void guard_vms_add(struct guard_vms *v, pid_t pid, uint64_t start, const char *name,
+/* A connection registered process pid (started at start) as VM name;
+ * true when the process was not one yet. */
+bool guard_vms_add(struct guard_vms *v, pid_t pid, uint64_t start, const char *name,
 		   const uint8_t *uuid);
-/* One such connection closed (or registered again, as something else). */
-void guard_vms_del(struct guard_vms *v, pid_t pid, uint64_t start);
+/* One such connection closed (or registered again, as something else);
+ * true when that was the process's last. */
+bool guard_vms_del(struct guard_vms *v, pid_t pid, uint64_t start);
+/* Visit every process registered as a VM. */
+void guard_vms_foreach(const struct guard_vms *v,
+		       void (*fn)(pid_t pid, uint64_t start, void *arg), void *arg);
 bool guard_vms_empty(const struct guard_vms *v);
 /* The VM process pid, started at start, is registered as; NULL if none. */
 const struct guard_vm *guard_vms_find(const struct guard_vms *v, pid_t pid, uint64_t start);
