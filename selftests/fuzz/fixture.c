@@ -10,6 +10,7 @@
 
 void fixture_start(struct daemon *d)
 {
+	static const char *const argv[] = { "lockwardend-fuzz-no-such-program", NULL };
 	const char *dir = sandbox_dir();
 	char *text, *why = NULL;
 
@@ -30,6 +31,9 @@ void fixture_start(struct daemon *d)
 	d->paths.sock[CLIENT_ADMIN] = xstrdup("virtlockd-admin-sock");
 	d->paths.pidfile = xstrdup("virtlockd.pid");
 	d->paths.state = xstrdup("virtlockd-restart-exec.json");
+	/* What a re-exec would run: no such program, so every request (an
+	 * admin call can make one) is refused by the check, never executed. */
+	d->argv = (char **)argv;
 	if (daemon_init(d) < 0)
 		abort();
 }
