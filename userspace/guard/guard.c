@@ -197,26 +197,27 @@ static void owners_update(struct guard *g, struct guard_res *r, const struct res
 		const struct client *c = clients_owner(&g->d->clients, res->owners[i]);
 
 		owners[i].pid = res->owners[i];
-		/* Its start time, read once: when it first owned r. */
-		for (size_t j = 0; j < r->nowners && !owners[i].start; j++)
-			if (r->owners[j].pid == owners[i].pid)
-				owners[i].start = r->owners[j].start;
-		if (!owners[i].start)
-			procinfo_start(owners[i].pid, &owners[i].start);
 		if (c) {
+			/* Its identity, taken when it registered. */
 			owners[i].start = c->ident.start;
 			owners[i].vm_name = xstrdup(c->owner_name);
 			memcpy(owners[i].vm_uuid, c->owner_uuid, LOCK_UUID_LEN);
 			continue;
 		}
 		for (size_t j = 0; j < r->nowners; j++) {
-			if (r->owners[j].pid == owners[i].pid && r->owners[j].vm_name) {
-				owners[i].start = r->owners[j].start;
+			if (r->owners[j].pid != owners[i].pid)
+				continue;
+			owners[i].start = r->owners[j].start;
+			if (r->owners[j].vm_name) {
 				owners[i].vm_name = xstrdup(r->owners[j].vm_name);
 				memcpy(owners[i].vm_uuid, r->owners[j].vm_uuid, LOCK_UUID_LEN);
-				break;
 			}
+			break;
 		}
+		/* No connection names it: its start time, read once, when it
+		 * first owned r. */
+		if (!owners[i].start)
+			procinfo_start(owners[i].pid, &owners[i].start);
 	}
 	owners_free(r);
 	r->owners = owners;
@@ -745,9 +746,7 @@ static void emit(void *data, struct guard_open *o)
 	struct guard *g = data;
 	enum guard_access a = guard_access_of(o->flags, o->flags_known);
 	enum guard_class c = guard_class_of(&g->rules, o->allowed, a);
-	enum severity sev = c == CLASS_MANAGEMENT ? SEV_INFO :
-				  guard_severity_of(a, o->exclusive);
-
+	enum severity sev = c == CLASS_MANAGEMENT ? SEV_INFO : guard_severity_of(a, o->exclusive);
 	struct json_object *rec;
 
 	if (o->denied)
