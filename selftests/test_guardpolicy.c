@@ -58,7 +58,7 @@ static bool allowed_by(const char *text, const struct guard_opener *o)
 	bool allowed;
 
 	load(&cfg, text);
-	guard_rules_init(&r, &cfg);
+	guard_rules_init(&r, &cfg.guard);
 	allowed = guard_rules_allowed(&r, o);
 	guard_rules_fini(&r);
 	config_free(&cfg);
@@ -79,7 +79,7 @@ int main(void)
 		   "guard_allow_exes = [ \"/proc/self/exe\" ]\n"
 		   "guard_allow_cgroups = [ \"/system.slice/backup.service\" ]\n"
 		   "guard_readonly_opens = \"warn\"\n");
-	guard_rules_init(&r, &cfg);
+	guard_rules_init(&r, &cfg.guard);
 
 	check("policy-global", guard_rules_policy(&r, "/var/img/a") == GUARD_AUDIT);
 	check("policy-prefix", guard_rules_policy(&r, "/srv/img/a") == GUARD_DENY_WRITE);
@@ -172,9 +172,9 @@ int main(void)
 	}
 
 	load(&cfg, "");
-	guard_rules_init(&r, &cfg);
+	guard_rules_init(&r, &cfg.guard);
 	check("default-audit", r.policy == GUARD_AUDIT && !r.readonly_warn && r.timeout_allow);
-	check("default-libvirt-allowed", strlist_contains(&cfg.guard_allow_exes, "/usr/sbin/virtqemud"));
+	check("default-libvirt-allowed", strlist_contains(&cfg.guard.allow_exes, "/usr/sbin/virtqemud"));
 	guard_rules_fini(&r);
 	config_free(&cfg);
 

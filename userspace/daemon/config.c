@@ -138,6 +138,8 @@ static const char *check_lease_fs(const void *v)
 }
 
 #define KEY(n, t, chk) { #n, t, offsetof(struct config, n), chk }
+/* A guard_* key: its field in the guard's settings (guardconf.h). */
+#define GUARD_KEY(n, t, chk) { "guard_" #n, t, offsetof(struct config, guard.n), chk }
 
 static const struct conf_key keys[] = {
 	KEY(log_level,		CONF_UINT,	check_log_level),
@@ -157,17 +159,17 @@ static const struct conf_key keys[] = {
 	KEY(alert_hook_max_per_minute, CONF_UINT, NULL),
 	KEY(metrics_file,	CONF_STRING,	check_abs_path),
 	KEY(metrics_interval,	CONF_UINT,	check_positive),
-	KEY(guard_policy,	CONF_STRING,	check_guard_policy),
-	KEY(guard_policy_paths,	CONF_STRLIST,	check_guard_policy_paths),
-	KEY(guard_monitors,	CONF_STRLIST,	check_guard_monitors),
-	KEY(guard_readonly_opens, CONF_STRING,	check_readonly_opens),
-	KEY(guard_allow_uids,	CONF_STRLIST,	check_guard_uids),
-	KEY(guard_allow_exes,	CONF_STRLIST,	check_abs_paths),
-	KEY(guard_allow_cgroups, CONF_STRLIST,	check_abs_paths),
-	KEY(guard_image_dirs,	CONF_STRLIST,	check_abs_paths),
-	KEY(guard_answer_timeout_ms, CONF_UINT,	check_positive),
-	KEY(guard_timeout_answer, CONF_STRING,	check_allow_deny),
-	KEY(guard_repeat_window, CONF_UINT,	NULL),
+	GUARD_KEY(policy,	CONF_STRING,	check_guard_policy),
+	GUARD_KEY(policy_paths,	CONF_STRLIST,	check_guard_policy_paths),
+	GUARD_KEY(monitors,	CONF_STRLIST,	check_guard_monitors),
+	GUARD_KEY(readonly_opens,	CONF_STRING,	check_readonly_opens),
+	GUARD_KEY(allow_uids,	CONF_STRLIST,	check_guard_uids),
+	GUARD_KEY(allow_exes,	CONF_STRLIST,	check_abs_paths),
+	GUARD_KEY(allow_cgroups,	CONF_STRLIST,	check_abs_paths),
+	GUARD_KEY(image_dirs,	CONF_STRLIST,	check_abs_paths),
+	GUARD_KEY(answer_timeout_ms,	CONF_UINT,	check_positive),
+	GUARD_KEY(timeout_answer,	CONF_STRING,	check_allow_deny),
+	GUARD_KEY(repeat_window,	CONF_UINT,	NULL),
 	KEY(lease_check_interval, CONF_UINT,	NULL),
 	KEY(lease_check_filesystems, CONF_STRLIST, check_lease_fs),
 	KEY(lease_lost_action,	CONF_STRING,	check_lease_action),
@@ -200,44 +202,27 @@ void config_defaults(struct config *cfg)
 	cfg->alert_hook_timeout = 10;
 	cfg->alert_hook_max_per_minute = 10;
 	cfg->metrics_interval = 15;
-	cfg->guard_policy = xstrdup("audit");
-	strlist_set(&cfg->guard_monitors, (const char *[]){ "bpf", "fanotify", NULL });
-	cfg->guard_readonly_opens = xstrdup("violation");
+	cfg->guard.policy = xstrdup("audit");
+	strlist_set(&cfg->guard.monitors, (const char *[]){ "bpf", "fanotify", NULL });
+	cfg->guard.readonly_opens = xstrdup("violation");
 	/* libvirt's own daemons and helpers open disks to label them and for
 	 * block jobs: management access, not violations. */
-	strlist_set(&cfg->guard_allow_exes, (const char *[]){
+	strlist_set(&cfg->guard.allow_exes, (const char *[]){
 		"/usr/sbin/libvirtd", "/usr/sbin/virtqemud", "/usr/sbin/virtstoraged",
 		"/usr/sbin/virtproxyd", "/usr/sbin/virtlxcd", "/usr/sbin/virtxend",
 		"/usr/sbin/virtchd", "/usr/lib/libvirt/libvirt_iohelper",
 		"/usr/libexec/libvirt_iohelper", NULL });
 	/* libvirt's default storage pool: indirect lock files map back there */
-	strlist_set(&cfg->guard_image_dirs, (const char *[]){ "/var/lib/libvirt/images", NULL });
-	cfg->guard_answer_timeout_ms = 1000;
-	cfg->guard_timeout_answer = xstrdup("allow");
-	cfg->guard_repeat_window = 10;
+	strlist_set(&cfg->guard.image_dirs, (const char *[]){ "/var/lib/libvirt/images", NULL });
+	cfg->guard.answer_timeout_ms = 1000;
+	cfg->guard.timeout_answer = xstrdup("allow");
+	cfg->guard.repeat_window = 10;
 	/* An NFSv4 lease is 90 s by default: a loss is seen well within
 	 * one lease of the client being back (see leasecheck.h). */
 	cfg->lease_check_interval = 5;
 	strlist_set(&cfg->lease_check_filesystems, (const char *[]){
 		"nfs", "cifs", "smb2", "gfs2", "ocfs2", "ceph", NULL });
 	cfg->lease_lost_action = xstrdup("kill");
-}
-
-void strlist_free(struct strlist *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
-bool strlist_contains(const struct strlist *l, const char *s)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (!strcmp(l->v[i], s))
-			return true;
-	return false;
 }
 
 void config_free(struct config *cfg)

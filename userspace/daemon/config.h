@@ -11,10 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct strlist {
-	char **v;
-	size_t n;
-};
+#include "guardconf.h"
+#include "strlist.h"
 
 struct config {
 	/* virtlockd's keys */
@@ -31,7 +29,6 @@ struct config {
 	char *audit_fsync;		/* "always", "critical", "never" */
 	char *audit_key;		/* the audit log's HMAC key file */
 	unsigned int audit_tip_every;	/* records between tips in the daemon's log; 0 never */
-	unsigned int guard_repeat_window; /* s: one opener's repeated records folded; 0 never */
 	unsigned int audit_queue_size;	/* bytes of records waiting for the disk */
 	char *alert_hook;		/* run with each alert as JSON on stdin */
 	unsigned int alert_hook_timeout;	/* seconds before a hook is killed */
@@ -39,16 +36,7 @@ struct config {
 	char *metrics_file;		/* Prometheus textfile; NULL: none */
 	unsigned int metrics_interval;	/* seconds between rewrites */
 	/* The guard: what it does about non-owners opening locked images. */
-	char *guard_policy;		/* off, audit, deny-write, deny-all */
-	struct strlist guard_policy_paths;	/* "POLICY:/prefix" overrides */
-	struct strlist guard_monitors;	/* "bpf", "fanotify" */
-	char *guard_readonly_opens;	/* "violation" or "warn" */
-	struct strlist guard_allow_uids;	/* management helpers: uids or names */
-	struct strlist guard_allow_exes;	/* executables (libvirt's daemons) */
-	struct strlist guard_allow_cgroups;	/* cgroup v2 paths, with what is below */
-	struct strlist guard_image_dirs;	/* where indirect lock files' images are */
-	unsigned int guard_answer_timeout_ms;	/* bound on a permission answer */
-	char *guard_timeout_answer;	/* "allow" or "deny" past it */
+	struct guard_settings guard;	/* the guard_* keys */
 	/* Locks on shared storage: probed for loss, and what a loss does. */
 	unsigned int lease_check_interval;	/* seconds; 0: never probe */
 	struct strlist lease_check_filesystems;	/* "nfs", "ceph", ... */
@@ -67,8 +55,5 @@ int config_load(struct config *cfg, const char *path, bool allow_missing, char *
 
 /* Parse text as if read from file `name`; for config_load and the tests. */
 int config_parse(struct config *cfg, const char *name, const char *text, char **why);
-
-bool strlist_contains(const struct strlist *l, const char *s);
-void strlist_free(struct strlist *l);
 
 #endif

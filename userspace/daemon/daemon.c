@@ -179,6 +179,28 @@ static struct json_object *collect_status(void *data)
 	return daemon_status(data);
 }
 
+static void guard_report(void *data, struct json_object *rec)
+{
+	daemon_report(data, rec);
+}
+
+static int open_guard(struct daemon *d)
+{
+	struct guard_params p = {
+		.loop = d->loop,
+		.settings = &d->cfg.guard,
+		.rundir = d->paths.rundir,
+		.pidfile = d->paths.pidfile,
+		.clients = &d->clients,
+		.spaces = &d->spaces,
+		.audit = d->audit,
+		.report = guard_report,
+		.arg = d,
+	};
+
+	return guard_new(&p, &d->guard);
+}
+
 int daemon_request_reexec(struct daemon *d, const char *why, struct lw_err *err)
 {
 	char *path = NULL, *bad = NULL;
@@ -334,7 +356,7 @@ int daemon_init(struct daemon *d)
 		lw_err_clear(&err);
 		return rc;
 	}
-	if ((rc = open_reporting(d)) < 0 || (rc = guard_new(d, &d->guard)) < 0 ||
+	if ((rc = open_reporting(d)) < 0 || (rc = open_guard(d)) < 0 ||
 	    (rc = leasecheck_new(d, &d->leasecheck)) < 0)
 		return rc;
 	if (d->cfg.metrics_file &&

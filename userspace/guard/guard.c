@@ -9,8 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "bpfmon.h"
-#include "daemon.h"
 #include "fanmon.h"
 #include "guard.h"
 #include "guardevent.h"
@@ -18,6 +18,7 @@
 #include "guardvms.h"
 #include "hashmap.h"
 #include "imagemap.h"
+#include "lockspaces.h"
 #include "log.h"
 #include "procinfo.h"
 #include "repeats.h"
@@ -92,8 +93,17 @@ struct watched {
 };
 
 struct guard {
-	struct daemon *d;
+	/* What guard_params gave. */
+	struct loop *loop;
+	const char *rundir;
+	struct client_table *clients;
+	struct lockspaces *spaces;
+	struct audit *audit;
+	void (*report)(void *arg, struct json_object *rec);
+	void *report_arg;
+
 	struct guard_rules rules;
+	bool want_bpf, want_fan;	/* the monitors the settings ask for */
 	struct imagemap *images;	/* lock file names back to image paths */
 	struct hashmap mapped;		/* resource id -> struct guard_image */
 	/*
@@ -194,7 +204,7 @@ static void owners_update(struct guard *g, struct guard_res *r, const struct res
 	struct guard_owner *owners = xcalloc(res->nowners + 1, sizeof(*owners));
 
 	for (size_t i = 0; i < res->nowners; i++) {
-		const struct client *c = clients_owner(&g->d->clients, res->owners[i]);
+		const struct client *c = clients_owner(g->clients, res->owners[i]);
 
 		owners[i].pid = res->owners[i];
 		if (c) {
@@ -406,10 +416,10 @@ static void bpf_attach_update(struct guard *g)
 		return;
 	if (!g->nmapped) {
 		if (bpfmon_attached(g->bpf) && !g->detach.armed)
-			loop_timer_arm(g->d->loop, &g->detach, DETACH_GRACE_MS, detach_idle);
+			loop_timer_arm(g->loop, &g->detach, DETACH_GRACE_MS, detach_idle);
 		return;
 	}
-	loop_timer_disarm(g->d->loop, &g->detach);
+	loop_timer_disarm(g->loop, &g->detach);
 	if (bpfmon_attached(g->bpf))
 		return;
 	if ((rc = bpfmon_attach(g->bpf)) < 0)
@@ -641,7 +651,7 @@ static void resync(struct guard *g)
 	}
 	if (g->bpf)
 		bpfmon_prune(g->bpf, in_table, g);
-	lockspaces_foreach_resource(&g->d->spaces, resync_one, g);
+	lockspaces_foreach_resource(g->spaces, resync_one, g);
 	pthread_mutex_unlock(&g->lock);
 	bpf_attach_update(g);
 }
@@ -755,7 +765,7 @@ static void emit(void *data, struct guard_open *o)
 		g->n.opens[c][sev]++;
 	rec = guard_open_record(o, o->denied ? "denied" : guard_class_event(c), sev);
 	if (repeats_admit(g->repeats, rec))
-		daemon_report(g->d, rec);
+		g->report(g->report_arg, rec);
 	else
 		json_object_put(rec);
 	guard_open_free(o);
@@ -765,7 +775,7 @@ static void report_repeated(void *data, struct json_object *rec)
 {
 	struct guard *g = data;
 
-	daemon_report(g->d, rec);
+	g->report(g->report_arg, rec);
 }
 
 /*
@@ -950,7 +960,7 @@ static struct json_object *by_severity(const uint64_t *n)
 
 static bool wanted(struct guard *g, const char *monitor)
 {
-	return strlist_contains(&g->d->cfg.guard_monitors, monitor);
+	return !strcmp(monitor, "bpf") ? g->want_bpf : g->want_fan;
 }
 
 /* Anything to watch: a policy not off, globally or for some prefix. */
@@ -1042,8 +1052,8 @@ struct json_object *guard_status(struct guard *g)
 static struct bpfmon_params bpf_params(struct guard *g)
 {
 	return (struct bpfmon_params){
-		.loop = g->d->loop,
-		.probe_dir = g->d->paths.rundir,
+		.loop = g->loop,
+		.probe_dir = g->rundir,
 		.event = bpf_event,
 		.data = g,
 	};
@@ -1052,7 +1062,7 @@ static struct bpfmon_params bpf_params(struct guard *g)
 static struct fanmon_params fan_params(struct guard *g)
 {
 	return (struct fanmon_params){
-		.loop = g->d->loop,
+		.loop = g->loop,
 		.decide = fan_decide,
 		.report = fan_report,
 		.data = g,
@@ -1096,13 +1106,13 @@ static void say_monitors(struct guard *g)
 
 /* Per daemon instance: its mount namespace and pid file, both kept
  * across a re-exec, never shared by two running daemons. */
-static char *pin_dir_for(struct daemon *d)
+static char *pin_dir_for(const char *pidfile)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	struct stat ns = { 0 };
 
 	stat("/proc/self/ns/mnt", &ns);
-	for (const char *s = d->paths.pidfile; *s; s++)
+	for (const char *s = pidfile; *s; s++)
 		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
 	return xasprintf("%s/%llu-%016llx", PIN_ROOT, (unsigned long long)ns.st_ino,
 			 (unsigned long long)h);
@@ -1118,14 +1128,14 @@ static void fp_add(char **fp, const char *sep, const char *s)
 	*fp = next;
 }
 
-static char *rules_fingerprint(const struct config *cfg)
+static char *rules_fingerprint(const struct guard_settings *s)
 {
-	char *fp = xstrdup(cfg->guard_policy);
+	char *fp = xstrdup(s->policy);
 
-	for (size_t i = 0; i < cfg->guard_policy_paths.n; i++)
-		fp_add(&fp, "|", cfg->guard_policy_paths.v[i]);
-	for (size_t i = 0; i < cfg->guard_monitors.n; i++)
-		fp_add(&fp, "/", cfg->guard_monitors.v[i]);
+	for (size_t i = 0; i < s->policy_paths.n; i++)
+		fp_add(&fp, "|", s->policy_paths.v[i]);
+	for (size_t i = 0; i < s->monitors.n; i++)
+		fp_add(&fp, "/", s->monitors.v[i]);
 	return fp;
 }
 
@@ -1177,24 +1187,33 @@ static void start_late(struct loop_timer *t)
  * restores the old image's instead, and two at once would report one
  * open twice.
  */
-int guard_new(struct daemon *d, struct guard **out)
+int guard_new(const struct guard_params *p, struct guard **out)
 {
+	const struct guard_settings *s = p->settings;
 	struct guard *g = xcalloc(1, sizeof(*g));
 
-	g->d = d;
+	g->loop = p->loop;
+	g->rundir = p->rundir;
+	g->clients = p->clients;
+	g->spaces = p->spaces;
+	g->audit = p->audit;
+	g->report = p->report;
+	g->report_arg = p->arg;
 	pthread_mutex_init(&g->lock, NULL);
 	hashmap_init(&g->table);
 	guard_vms_init(&g->vms);
 	hashmap_init(&g->mapped);
-	g->images = imagemap_new(&d->cfg.guard_image_dirs);
-	guard_rules_init(&g->rules, &d->cfg);
-	g->rules_fp = rules_fingerprint(&d->cfg);
-	g->merge.loop = d->loop;
+	g->images = imagemap_new(&s->image_dirs);
+	guard_rules_init(&g->rules, s);
+	g->want_bpf = strlist_contains(&s->monitors, "bpf");
+	g->want_fan = strlist_contains(&s->monitors, "fanotify");
+	g->rules_fp = rules_fingerprint(s);
+	g->merge.loop = p->loop;
 	g->merge.emit = emit;
 	g->merge.data = g;
-	g->repeats = repeats_new(d->loop, d->cfg.guard_repeat_window * 1000, report_repeated, g);
-	g->pin_dir = pin_dir_for(d);
-	loop_timer_arm(d->loop, &g->start, 0, start_late);
+	g->repeats = repeats_new(p->loop, s->repeat_window * 1000, report_repeated, g);
+	g->pin_dir = pin_dir_for(p->pidfile);
+	loop_timer_arm(p->loop, &g->start, 0, start_late);
 	*out = g;
 	return 0;
 }
@@ -1206,9 +1225,9 @@ void guard_free(struct guard *g)
 
 	if (!g)
 		return;
-	loop_timer_disarm(g->d->loop, &g->start);
-	loop_timer_disarm(g->d->loop, &g->after_save);
-	loop_timer_disarm(g->d->loop, &g->detach);
+	loop_timer_disarm(g->loop, &g->start);
+	loop_timer_disarm(g->loop, &g->after_save);
+	loop_timer_disarm(g->loop, &g->detach);
 	fanmon_free(g->fan);
 	if (g->bpf)
 		bpfmon_poll(g->bpf);
@@ -1265,7 +1284,7 @@ int guard_state_save(struct guard *g, struct json_object *obj)
 		bpfmon_poll(g->bpf);
 	guard_merge_flush(&g->merge);
 	repeats_flush(g->repeats);
-	if (g->d->audit && audit_sync(g->d->audit, SAVE_SYNC_MS) < 0)
+	if (g->audit && audit_sync(g->audit, SAVE_SYNC_MS) < 0)
 		log_warn("guard: re-exec: the last open records could not be written out first");
 	if (g->bpf && (rc = bpfmon_save(g->bpf, g->pin_dir, o = json_object_new_object())) < 0) {
 		json_object_put(o);
@@ -1278,7 +1297,7 @@ int guard_state_save(struct guard *g, struct json_object *obj)
 	json_object_object_add(obj, "rules", json_object_new_string_len(g->rules_fp, strlen(g->rules_fp)));
 	json_object_object_add(obj, "mapped", json_object_new_uint64(g->bpf ? g->nmapped : 0));
 	json_object_object_add(obj, "marked", json_object_new_uint64(g->fan ? g->nmarked : 0));
-	loop_timer_arm(g->d->loop, &g->after_save, 0, exec_failed);
+	loop_timer_arm(g->loop, &g->after_save, 0, exec_failed);
 	return 0;
 }
 

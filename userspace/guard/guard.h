@@ -6,8 +6,8 @@
  * from: the BPF open monitor (bpfmon.c) gets it as a map, the fanotify
  * monitor (fanmon.c) as inode marks. A resource is guarded exactly while
  * it is locked. Opens of a guarded inode by anyone but its owners and the
- * daemon become audit records through daemon_report() (guardevent.c), or,
- * where the policy says so, are refused.
+ * daemon become records handed to the report callback (guardevent.c
+ * builds them), or, where the policy says so, are refused.
  */
 #ifndef LW_GUARD_H
 #define LW_GUARD_H
@@ -15,18 +15,36 @@
 #include <json-c/json.h>
 
 #include "clients.h"
+#include "guardconf.h"
 #include "lockspace.h"
 
-struct daemon;
+struct audit;
 struct guard;
+struct lockspaces;
+struct loop;
+
+/* What the guard is given. settings and pidfile are read by guard_new
+ * only; everything else must outlive the guard. */
+struct guard_params {
+	struct loop *loop;
+	const struct guard_settings *settings;
+	const char *rundir;		/* the BPF monitor's start-up probe goes here */
+	const char *pidfile;		/* names this daemon's pin directory */
+	struct client_table *clients;	/* who registered which owner pid, as which VM */
+	struct lockspaces *spaces;	/* every resource, to guard them anew */
+	struct audit *audit;		/* written out before a re-exec; NULL: none */
+	/* Every record of an open (or a folded run of them); takes rec. */
+	void (*report)(void *arg, struct json_object *rec);
+	void *arg;
+};
 
 /*
- * Build the table and start the monitors the config asks for. A monitor
+ * Build the table and start the monitors the settings ask for. A monitor
  * the kernel refuses is one warning naming what failed and what still
  * watches; the lock service runs on regardless, so this only fails on
  * what cannot happen (-errno).
  */
-int guard_new(struct daemon *d, struct guard **out);
+int guard_new(const struct guard_params *p, struct guard **out);
 /* Clean shutdown: detach, unpin, close everything. NULL is fine. */
 void guard_free(struct guard *g);
 

@@ -125,27 +125,27 @@ static void strv_free(char **v, size_t n)
 	free(v);
 }
 
-void guard_rules_init(struct guard_rules *r, const struct config *cfg)
+void guard_rules_init(struct guard_rules *r, const struct guard_settings *s)
 {
 	memset(r, 0, sizeof(*r));
-	policy_parse(cfg->guard_policy, strlen(cfg->guard_policy), &r->policy);
-	r->prefixes = xcalloc(cfg->guard_policy_paths.n + 1, sizeof(*r->prefixes));
-	for (size_t i = 0; i < cfg->guard_policy_paths.n; i++) {
-		prefix_parse(cfg->guard_policy_paths.v[i], &r->prefixes[i]);
+	policy_parse(s->policy, strlen(s->policy), &r->policy);
+	r->prefixes = xcalloc(s->policy_paths.n + 1, sizeof(*r->prefixes));
+	for (size_t i = 0; i < s->policy_paths.n; i++) {
+		prefix_parse(s->policy_paths.v[i], &r->prefixes[i]);
 		r->prefixes[i].prefix = xstrdup(r->prefixes[i].prefix);
 	}
-	r->nprefixes = cfg->guard_policy_paths.n;
-	r->uids = xcalloc(cfg->guard_allow_uids.n + 1, sizeof(*r->uids));
-	for (size_t i = 0; i < cfg->guard_allow_uids.n; i++)
-		uid_parse(cfg->guard_allow_uids.v[i], &r->uids[i]);
-	r->nuids = cfg->guard_allow_uids.n;
-	r->exes = strv_copy(&cfg->guard_allow_exes);
-	r->nexes = cfg->guard_allow_exes.n;
-	r->cgroups = strv_copy(&cfg->guard_allow_cgroups);
-	r->ncgroups = cfg->guard_allow_cgroups.n;
-	r->readonly_warn = !strcmp(cfg->guard_readonly_opens, "warn");
-	r->answer_timeout_ms = cfg->guard_answer_timeout_ms;
-	r->timeout_allow = !strcmp(cfg->guard_timeout_answer, "allow");
+	r->nprefixes = s->policy_paths.n;
+	r->uids = xcalloc(s->allow_uids.n + 1, sizeof(*r->uids));
+	for (size_t i = 0; i < s->allow_uids.n; i++)
+		uid_parse(s->allow_uids.v[i], &r->uids[i]);
+	r->nuids = s->allow_uids.n;
+	r->exes = strv_copy(&s->allow_exes);
+	r->nexes = s->allow_exes.n;
+	r->cgroups = strv_copy(&s->allow_cgroups);
+	r->ncgroups = s->allow_cgroups.n;
+	r->readonly_warn = !strcmp(s->readonly_opens, "warn");
+	r->answer_timeout_ms = s->answer_timeout_ms;
+	r->timeout_allow = !strcmp(s->timeout_answer, "allow");
 }
 
 void guard_rules_fini(struct guard_rules *r)

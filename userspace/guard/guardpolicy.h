@@ -13,8 +13,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "config.h"
+#include "guardconf.h"
 #include "severity.h"
+#include "strlist.h"
 
 /* Ordered: a larger value is stricter. */
 enum guard_policy {
@@ -73,8 +74,8 @@ const char *guard_prefixes_check(const struct strlist *l);
 const char *guard_uids_check(const struct strlist *l);
 const char *guard_monitors_check(const struct strlist *l);
 
-/* Compile the (checked) config; cannot fail. */
-void guard_rules_init(struct guard_rules *r, const struct config *cfg);
+/* Compile the (checked) settings; cannot fail. */
+void guard_rules_init(struct guard_rules *r, const struct guard_settings *s);
 void guard_rules_fini(struct guard_rules *r);
 
 const char *guard_policy_name(enum guard_policy p);

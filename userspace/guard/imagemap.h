@@ -13,7 +13,7 @@
 
 #include <stdbool.h>
 
-#include "config.h"
+#include "strlist.h"
 
 struct imagemap;
 
