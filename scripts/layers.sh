@@ -1,31 +1,29 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Each layer of userspace/ includes only its own and lower layers' headers
-# (lowest first below). Prints every include that reaches up, and fails if
-# there is one.
-set -eu
+# (lowest first below). Prints every include that reaches up and how many,
+# and fails if there is one. Headers of include/, bpf/ and build/ belong to
+# no layer.
+set -euo pipefail
 cd "$(dirname "$0")/../userspace"
-layers="lib rpc audit lockd guard daemon"
-bad=0
-rank() {
-	i=0
-	for l in $layers; do
-		[ "$l" = "$1" ] && { echo $i; return; }
-		i=$((i + 1))
+layers=(lib rpc audit lockd guard daemon)
+declare -A rank_of
+for i in "${!layers[@]}"; do
+	for h in "${layers[$i]}"/*.h; do
+		rank_of[${h#*/}]=$i
 	done
-	echo -1
-}
-for dir in $layers; do
-	mine=$(rank "$dir")
-	for f in "$dir"/*.[ch]; do
-		for h in $(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f"); do
-			owner=$(ls */"$h" 2>/dev/null | cut -d/ -f1 | head -n1)
-			[ -n "$owner" ] || continue	# include/, bpf/ or generated
-			if [ "$(rank "$owner")" -gt "$mine" ]; then
-				echo "$f includes $owner/$h"
+done
+
+bad=0
+for i in "${!layers[@]}"; do
+	for f in "${layers[$i]}"/*.[ch]; do
+		while read -r h; do
+			r=${rank_of[$h]:-}
+			if [ -n "$r" ] && [ "$r" -gt "$i" ]; then
+				echo "$f includes ${layers[$r]}/$h"
 				bad=$((bad + 1))
 			fi
-		done
+		done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
 	done
 done
 echo "$bad includes of a higher layer"
