@@ -304,6 +304,27 @@ static int open_reporting(struct daemon *d)
 	return alerts_new(&al, d->loop, &d->alerts);
 }
 
+static void report(void *data, struct json_object *rec)
+{
+	daemon_report(data, rec);
+}
+
+static int open_leasecheck(struct daemon *d)
+{
+	struct leasecheck_params p = {
+		.loop = d->loop,
+		.interval_s = d->cfg.lease_check_interval,
+		.filesystems = d->cfg.lease_check_filesystems.v,
+		.nfilesystems = d->cfg.lease_check_filesystems.n,
+		.action = d->cfg.lease_lost_action,
+		.clients = &d->clients,
+		.report = report,
+		.data = d,
+	};
+
+	return leasecheck_new(&p, &d->leasecheck);
+}
+
 int daemon_init(struct daemon *d)
 {
 	static const struct client_ops ops = {
@@ -335,7 +356,7 @@ int daemon_init(struct daemon *d)
 		return rc;
 	}
 	if ((rc = open_reporting(d)) < 0 || (rc = guard_new(d, &d->guard)) < 0 ||
-	    (rc = leasecheck_new(d, &d->leasecheck)) < 0)
+	    (rc = open_leasecheck(d)) < 0)
 		return rc;
 	if (d->cfg.metrics_file &&
 	    (rc = metrics_new(d->cfg.metrics_file, d->cfg.metrics_interval, d->loop,

@@ -11,8 +11,8 @@
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+#include <json-c/json.h>
 
-#include "daemon.h"
 #include "hashmap.h"
 #include "leasecheck.h"
 #include "log.h"
@@ -62,12 +62,13 @@ const char *leasecheck_action_check(const char *s)
 	return action_parse(s, &a) < 0 ? "must be \"kill\", \"pause\" or \"alert\"" : NULL;
 }
 
-static const char *fs_name(unsigned long magic)
+/* The index of a filesystem in fs_types, or -1. */
+static int fs_index(unsigned long magic)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(fs_types); i++)
 		if (fs_types[i].magic == magic)
-			return fs_types[i].name;
-	return NULL;
+			return i;
+	return -1;
 }
 
 static bool fs_known(const char *name)
@@ -78,10 +79,10 @@ static bool fs_known(const char *name)
 	return false;
 }
 
-const char *leasecheck_fs_check(const struct strlist *names)
+const char *leasecheck_fs_check(char *const *names, size_t n)
 {
-	for (size_t i = 0; i < names->n; i++)
-		if (!fs_known(names->v[i]))
+	for (size_t i = 0; i < n; i++)
+		if (!fs_known(names[i]))
 			return "entries must be among nfs, cifs, smb2, gfs2, ocfs2, ceph, fuse, "
 			       "tmpfs, ext4, xfs, btrfs";
 	return NULL;
@@ -114,9 +115,13 @@ struct lost_note {
 };
 
 struct leasecheck {
-	struct daemon *d;
+	struct loop *loop;
+	struct client_table *clients;
+	void (*report)(void *data, struct json_object *rec);
+	void *data;
 	enum lease_lost_action action;
 	unsigned int interval_s;
+	uint32_t fs_probed;	/* bits of fs_types */
 	pthread_mutex_t mu;
 	pthread_cond_t wake;	/* the worker sleeps on it between rounds */
 	pthread_cond_t done;	/* a probe finished */
@@ -242,7 +247,7 @@ static void *worker(void *arg)
  * virtlockd would. */
 static void signal_owner(struct leasecheck *lc, pid_t pid, int sig, int *err)
 {
-	const struct ownerid *id = clients_owner_ident(&lc->d->clients, pid);
+	const struct ownerid *id = clients_owner_ident(lc->clients, pid);
 	int fd;
 
 	if (id && id->pidfd >= 0) {
@@ -270,7 +275,7 @@ static void fence(struct leasecheck *lc, struct lockspace *ls, struct resource *
 
 	time_format(now_real_ns(), ts);
 	for (size_t i = 0; i < res->nowners; i++) {
-		struct client *c = clients_owner(&lc->d->clients, res->owners[i]);
+		struct client *c = clients_owner(lc->clients, res->owners[i]);
 		struct json_object *o = json_object_new_object();
 		int err = 0;
 
@@ -313,7 +318,7 @@ static void fence(struct leasecheck *lc, struct lockspace *ls, struct resource *
 	json_object_object_add(rec, "owners", owners);
 	log_error("%s; VM %s; action: %s", why, vm ? vm : "?", action);
 	free(why);
-	daemon_report(lc->d, rec);
+	lc->report(lc->data, rec);
 }
 
 static void on_notes(struct loop_source *src, uint32_t events)
@@ -348,15 +353,14 @@ static void entry_add(struct leasecheck *lc, struct lockspace *ls, struct resour
 {
 	struct lease_entry *e;
 	struct statfs sfs;
-	const char *fs;
-	int fl;
+	int fl, fs;
 
 	if (fstatfs(res->fd, &sfs) < 0) {
 		log_warn("lease check: cannot tell the filesystem of %s: %m; not probed", res->path);
 		return;
 	}
-	fs = fs_name(sfs.f_type);
-	if (!fs || !strlist_contains(&lc->d->cfg.lease_check_filesystems, fs))
+	fs = fs_index(sfs.f_type);
+	if (fs < 0 || !(lc->fs_probed & 1u << fs))
 		return;
 	/* The read must reach the server, where a lost lock fails it, not
 	 * the page cache. Reading only: the fd is no one else's. */
@@ -370,7 +374,7 @@ static void entry_add(struct leasecheck *lc, struct lockspace *ls, struct resour
 	e->fd = res->fd;
 	e->posix = res->posix;
 	e->type = res->flags & LS_SHARED ? F_RDLCK : F_WRLCK;
-	e->fs = fs;
+	e->fs = fs_types[fs].name;
 	e->ls = ls;
 	e->name = xstrdup(res->name);
 	e->last_ok_ns = now_mono_ns();
@@ -383,7 +387,7 @@ static void entry_add(struct leasecheck *lc, struct lockspace *ls, struct resour
 	}
 	hashmap_put(&lc->entries, e->key, e);
 	pthread_mutex_unlock(&lc->mu);
-	log_debug("lease check: probing %s (%s) every %u s", res->path, fs, lc->interval_s);
+	log_debug("lease check: probing %s (%s) every %u s", res->path, e->fs, lc->interval_s);
 }
 
 static void entry_remove(struct leasecheck *lc, struct resource *res)
@@ -414,19 +418,33 @@ void leasecheck_resource(struct leasecheck *lc, struct lockspace *ls, struct res
 		entry_remove(lc, res);
 }
 
-int leasecheck_new(struct daemon *d, struct leasecheck **out)
+int leasecheck_new(const struct leasecheck_params *p, struct leasecheck **out)
 {
 	struct leasecheck *lc;
 	pthread_condattr_t ca;
+	enum lease_lost_action action;
 	int rc, fd;
 
 	*out = NULL;
-	if (!d->cfg.lease_check_interval || !d->cfg.lease_check_filesystems.n)
+	if (!p->interval_s || !p->nfilesystems)
 		return 0;
+	if (action_parse(p->action, &action) < 0 || leasecheck_fs_check(p->filesystems,
+									 p->nfilesystems)) {
+		log_error("lease check: lease_lost_action %s or lease_check_filesystems not valid",
+			  p->action);
+		return -EINVAL;
+	}
 	lc = xcalloc(1, sizeof(*lc));
-	lc->d = d;
-	lc->interval_s = d->cfg.lease_check_interval;
-	action_parse(d->cfg.lease_lost_action, &lc->action);	/* checked at load */
+	lc->loop = p->loop;
+	lc->clients = p->clients;
+	lc->report = p->report;
+	lc->data = p->data;
+	lc->interval_s = p->interval_s;
+	lc->action = action;
+	for (size_t i = 0; i < ARRAY_SIZE(fs_types); i++)
+		for (size_t j = 0; j < p->nfilesystems; j++)
+			if (!strcmp(fs_types[i].name, p->filesystems[j]))
+				lc->fs_probed |= 1u << i;
 	hashmap_init(&lc->entries);
 	pthread_mutex_init(&lc->mu, NULL);
 	pthread_condattr_init(&ca);
@@ -436,7 +454,7 @@ int leasecheck_new(struct daemon *d, struct leasecheck **out)
 	pthread_cond_init(&lc->done, NULL);
 	lc->ev.fd = -1;
 	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fd < 0 || (rc = loop_add(d->loop, &lc->ev, fd, EPOLLIN, on_notes)) < 0) {
+	if (fd < 0 || (rc = loop_add(lc->loop, &lc->ev, fd, EPOLLIN, on_notes)) < 0) {
 		rc = fd < 0 ? -errno : rc;
 		safe_close(fd);
 		log_error("lease check: cannot set up its event: %s", strerror(-rc));
@@ -482,7 +500,7 @@ void leasecheck_free(struct leasecheck *lc)
 	if (lc->started)
 		pthread_join(lc->worker, NULL);
 	if (lc->ev.fd >= 0) {
-		loop_del(lc->d->loop, &lc->ev);
+		loop_del(lc->loop, &lc->ev);
 		safe_close(lc->ev.fd);
 	}
 	while ((n = lc->notes)) {

@@ -24,10 +24,13 @@
 #ifndef LW_LEASECHECK_H
 #define LW_LEASECHECK_H
 
-#include "config.h"
-#include "lockspace.h"
+#include <stddef.h>
 
-struct daemon;
+#include "clients.h"
+#include "lockspace.h"
+#include "loop.h"
+
+struct json_object;
 struct leasecheck;
 
 enum lease_lost_action {
@@ -38,10 +41,22 @@ enum lease_lost_action {
 
 /* For the config: NULL when valid, else why not. */
 const char *leasecheck_action_check(const char *s);
-const char *leasecheck_fs_check(const struct strlist *names);
+const char *leasecheck_fs_check(char *const *names, size_t n);
 
-/* Off (NULL, 0) when lease_check_interval is 0. */
-int leasecheck_new(struct daemon *d, struct leasecheck **out);
+struct leasecheck_params {
+	struct loop *loop;
+	unsigned int interval_s;		/* 0: off */
+	char *const *filesystems;		/* names, as leasecheck_fs_check takes */
+	size_t nfilesystems;
+	const char *action;			/* "kill", "pause" or "alert" */
+	struct client_table *clients;		/* who owns a lost lock, to fence and name */
+	/* A "lease_lost" record, critical; the callee takes ownership. */
+	void (*report)(void *data, struct json_object *rec);
+	void *data;
+};
+
+/* Off (NULL, 0) when the interval is 0 or no filesystem is listed. */
+int leasecheck_new(const struct leasecheck_params *p, struct leasecheck **out);
 void leasecheck_free(struct leasecheck *lc);
 /* From the lockspace hook: start or stop probing res. */
 void leasecheck_resource(struct leasecheck *lc, struct lockspace *ls, struct resource *res,
