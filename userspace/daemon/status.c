@@ -101,6 +101,8 @@ struct json_object *daemon_status(struct daemon *d)
 	json_object_object_add(st, "locks", o);
 	if (d->spaces.held.norphans)
 		json_object_object_add(st, "unrestored_locks", orphans_status(d));
+	if ((o = leasecheck_lost(d->leasecheck)))
+		json_object_object_add(st, "lost_locks", o);
 	if (d->config_error)
 		json_object_object_add(st, "config_error", json_object_new_string(d->config_error));
 

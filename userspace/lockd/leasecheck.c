@@ -100,7 +100,8 @@ struct lease_entry {
 	struct lockspace *ls;
 	char *name;
 	bool probing;		/* the worker uses fd now */
-	bool lost;		/* reported: not probed again */
+	bool lost;		/* found lost: not probed again */
+	char *lost_why;		/* fenced and reported: what, when, what was done */
 	uint64_t last_ok_ns;	/* CLOCK_MONOTONIC of the last good probe */
 };
 
@@ -126,6 +127,7 @@ struct leasecheck {
 	pthread_cond_t wake;	/* the worker sleeps on it between rounds */
 	pthread_cond_t done;	/* a probe finished */
 	struct hashmap entries;
+	struct hashmap marks;	/* lost_why of the image before, by resource id */
 	struct lost_note *notes;
 	bool stop;
 	bool started;
@@ -138,7 +140,22 @@ static void entry_free(struct lease_entry *e)
 	if (!e)
 		return;
 	free(e->name);
+	free(e->lost_why);
 	free(e);
+}
+
+/* A lost lock's mark carried over a re-exec, until its resource is back. */
+struct lost_mark {
+	char key[16];
+	char *why;
+};
+
+static void mark_free(struct lost_mark *m)
+{
+	if (!m)
+		return;
+	free(m->why);
+	free(m);
 }
 
 /*
@@ -264,7 +281,7 @@ static void signal_owner(struct leasecheck *lc, pid_t pid, int sig, int *err)
 
 /* Fence every owner of res and say so, once, as loudly as we can. */
 static void fence(struct leasecheck *lc, struct lockspace *ls, struct resource *res,
-		  const struct lease_entry *e, const struct lost_note *n)
+		  struct lease_entry *e, const struct lost_note *n)
 {
 	static const int sigs[] = { [LEASE_LOST_KILL] = SIGKILL, [LEASE_LOST_PAUSE] = SIGSTOP };
 	struct json_object *rec = json_object_new_object(), *owners = json_object_new_array();
@@ -317,6 +334,7 @@ static void fence(struct leasecheck *lc, struct lockspace *ls, struct resource *
 	json_object_object_add(rec, "action", json_object_new_string(action));
 	json_object_object_add(rec, "owners", owners);
 	log_error("%s; VM %s; action: %s", why, vm ? vm : "?", action);
+	e->lost_why = xasprintf("%s, at %s; action: %s", why, ts, action);
 	free(why);
 	lc->report(lc->data, rec);
 }
@@ -352,6 +370,7 @@ static void on_notes(struct loop_source *src, uint32_t events)
 static void entry_add(struct leasecheck *lc, struct lockspace *ls, struct resource *res)
 {
 	struct lease_entry *e;
+	struct lost_mark *m;
 	struct statfs sfs;
 	int fl, fs;
 
@@ -378,6 +397,13 @@ static void entry_add(struct leasecheck *lc, struct lockspace *ls, struct resour
 	e->ls = ls;
 	e->name = xstrdup(res->name);
 	e->last_ok_ns = now_mono_ns();
+	/* Lost before a re-exec: fenced then, never probed nor fenced again. */
+	if ((m = hashmap_remove(&lc->marks, e->key))) {
+		e->lost = true;
+		e->lost_why = m->why;
+		m->why = NULL;
+		mark_free(m);
+	}
 	pthread_mutex_lock(&lc->mu);
 	if (hashmap_get(&lc->entries, e->key)) {
 		pthread_mutex_unlock(&lc->mu);
@@ -446,6 +472,7 @@ int leasecheck_new(const struct leasecheck_params *p, struct leasecheck **out)
 			if (!strcmp(fs_types[i].name, p->filesystems[j]))
 				lc->fs_probed |= 1u << i;
 	hashmap_init(&lc->entries);
+	hashmap_init(&lc->marks);
 	pthread_mutex_init(&lc->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -510,8 +537,94 @@ void leasecheck_free(struct leasecheck *lc)
 	hashmap_foreach(&lc->entries, he, nx, i)
 		entry_free(he->value);
 	hashmap_free(&lc->entries);
+	hashmap_foreach(&lc->marks, he, nx, i)
+		mark_free(he->value);
+	hashmap_free(&lc->marks);
 	pthread_cond_destroy(&lc->wake);
 	pthread_cond_destroy(&lc->done);
 	pthread_mutex_destroy(&lc->mu);
 	free(lc);
+}
+
+struct json_object *leasecheck_lost(struct leasecheck *lc)
+{
+	struct json_object *a = NULL;
+	struct hashmap_entry *he, *nx;
+	size_t i;
+
+	if (!lc)
+		return NULL;
+	/* Entries change in the event loop's thread only, as lost_why does. */
+	hashmap_foreach(&lc->entries, he, nx, i) {
+		const struct lease_entry *e = he->value;
+
+		if (!e->lost_why)
+			continue;
+		a = a ? a : json_object_new_array();
+		json_object_array_add(a, json_object_new_string(e->lost_why));
+	}
+	return a;
+}
+
+/*
+ * Only what was fenced: a loss found but not yet acted on is found again
+ * by the next image's first probe, as the lock is still lost then.
+ */
+void leasecheck_state_save(struct leasecheck *lc, struct json_object *obj)
+{
+	struct json_object *lost = json_object_new_array();
+	struct hashmap_entry *he, *nx;
+	size_t i;
+
+	hashmap_foreach(&lc->entries, he, nx, i) {
+		const struct lease_entry *e = he->value;
+		struct json_object *o;
+
+		if (!e->lost_why)
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "id", json_object_new_int64(e->id));
+		json_object_object_add(o, "why", json_object_new_string(e->lost_why));
+		json_object_array_add(lost, o);
+	}
+	json_object_object_add(obj, "lost", lost);
+}
+
+int leasecheck_state_restore(struct leasecheck *lc, struct json_object *obj)
+{
+	struct json_object *lost, *id, *why;
+	size_t n;
+
+	if (!json_object_object_get_ex(obj, "lost", &lost) ||
+	    !json_object_is_type(lost, json_type_array))
+		return -EINVAL;
+	n = json_object_array_length(lost);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(lost, i);
+
+		if (!json_object_object_get_ex(o, "id", &id) ||
+		    !json_object_is_type(id, json_type_int) || json_object_get_int64(id) < 0 ||
+		    json_object_get_int64(id) > UINT32_MAX ||
+		    !json_object_object_get_ex(o, "why", &why) ||
+		    !json_object_is_type(why, json_type_string))
+			return -EINVAL;
+	}
+	if (!lc) {
+		if (n)
+			log_warn("lease check is off: the %zu locks the image before found lost are "
+				 "no longer marked so", n);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(lost, i);
+		struct lost_mark *m = xcalloc(1, sizeof(*m));
+
+		json_object_object_get_ex(o, "id", &id);
+		json_object_object_get_ex(o, "why", &why);
+		snprintf(m->key, sizeof(m->key), "%u", (unsigned int)json_object_get_int64(id));
+		m->why = xstrdup(json_object_get_string(why));
+		mark_free(hashmap_remove(&lc->marks, m->key));
+		hashmap_put(&lc->marks, m->key, m);
+	}
+	return 0;
 }

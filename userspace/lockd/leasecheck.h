@@ -19,7 +19,8 @@
  *
  * A lost lock gets its owners fenced as lease_lost_action says (SIGKILL,
  * SIGSTOP, or nothing) and a critical "lease_lost" record naming the
- * resource, each VM and what was done, once per resource.
+ * resource, each VM and what was done, once per resource, re-execs
+ * included; the status lists it until the resource is released.
  */
 #ifndef LW_LEASECHECK_H
 #define LW_LEASECHECK_H
@@ -61,5 +62,17 @@ void leasecheck_free(struct leasecheck *lc);
 /* From the lockspace hook: start or stop probing res. */
 void leasecheck_resource(struct leasecheck *lc, struct lockspace *ls, struct resource *res,
 			 enum lockspace_event ev);
+/* The locks found lost and fenced, a line each; NULL when none (or off). */
+struct json_object *leasecheck_lost(struct leasecheck *lc);
+
+/*
+ * Across a re-exec the lost locks stay marked: not probed, fenced or
+ * reported again, and listed in the status. Save into obj; restore from
+ * it before the resources are restored (each takes its mark as it comes
+ * back). Restore takes lc NULL (the check now off: the marks are dropped,
+ * said in the log) and returns -EINVAL for a malformed obj.
+ */
+void leasecheck_state_save(struct leasecheck *lc, struct json_object *obj);
+int leasecheck_state_restore(struct leasecheck *lc, struct json_object *obj);
 
 #endif
