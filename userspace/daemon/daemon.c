@@ -78,7 +78,7 @@ void daemon_hold_orphan(struct daemon *d, int fd, const char *path, const char *
 	log_error("lock on %s (fd %d, inode %lu) kept but NOT restored: %s; it stays held "
 		  "until the daemon stops (lockwardenctl status lists it)", h->path, fd,
 		  (unsigned long)h->ino, why);
-	daemon_report(d, events_unrestored(h));
+	daemon_report(d, events_unrestored(h->path, h->fd, h->ino, h->why));
 }
 
 /* ---- clients ---- */
@@ -110,6 +110,22 @@ void daemon_client_accepted(struct daemon *d, struct client *c, bool restored)
 	daemon_update_idle(d);
 }
 
+struct gone {
+	struct audit *a;
+	const struct client *c;
+};
+
+static int record_dropped(struct lockspace *ls, struct resource *res, void *arg)
+{
+	struct gone *g = arg;
+
+	for (size_t i = 0; i < res->nowners; i++)
+		if (res->owners[i] == g->c->owner_pid)
+			events_lock(g->a, g->c, lockspace_dir(ls), res->name, LOCK_EV_DROPPED,
+				    res->flags & LS_SHARED);
+	return 0;
+}
+
 /* Release every lease of an owner whose own connection closed; an owner
  * that still had some is killed, as virtlockd does. */
 static void client_closed(void *data, struct client *c)
@@ -120,7 +136,9 @@ static void client_closed(void *data, struct client *c)
 	if (c->kind == CLIENT_LOCK && d->guard)
 		guard_client_owner(d->guard, c, false);
 	if (c->kind == CLIENT_LOCK && c->owner_pid && c->pid == c->owner_pid) {
-		events_owner_gone(d->audit, &d->spaces, c);
+		struct gone g = { d->audit, c };
+
+		lockspaces_foreach_resource(&d->spaces, record_dropped, &g);
 		held = lockspaces_release_owner(&d->spaces, c->owner_pid);
 		if (held > 0)
 			reaper_kill(&d->reaper, ownerid_steal_pidfd(&c->ident), c->pid);
