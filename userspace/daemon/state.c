@@ -538,7 +538,9 @@ static void save_state(struct saver *sv, struct daemon *d)
 		struct json_object *lease = json_object_new_object();
 
 		leasecheck_state_save(d->leasecheck, lease);
-		jw_raw(w, "leasecheck", json_object_to_json_string_ext(lease, JSON_C_TO_STRING_PLAIN));
+		if (json_object_object_length(lease))
+			jw_raw(w, "leasecheck",
+			       json_object_to_json_string_ext(lease, JSON_C_TO_STRING_PLAIN));
 		json_object_put(lease);
 	}
 	jw_end(w);

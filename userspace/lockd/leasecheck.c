@@ -454,10 +454,9 @@ int leasecheck_new(const struct leasecheck_params *p, struct leasecheck **out)
 	*out = NULL;
 	if (!p->interval_s || !p->nfilesystems)
 		return 0;
-	if (action_parse(p->action, &action) < 0 || leasecheck_fs_check(p->filesystems,
-									 p->nfilesystems)) {
-		log_error("lease check: lease_lost_action %s or lease_check_filesystems not valid",
-			  p->action);
+	if (action_parse(p->action, &action) < 0) {
+		log_error("lease check: lease_lost_action \"%s\" %s", p->action,
+			  leasecheck_action_check(p->action));
 		return -EINVAL;
 	}
 	lc = xcalloc(1, sizeof(*lc));
@@ -568,11 +567,12 @@ struct json_object *leasecheck_lost(struct leasecheck *lc)
 
 /*
  * Only what was fenced: a loss found but not yet acted on is found again
- * by the next image's first probe, as the lock is still lost then.
+ * by the next image's first probe, as the lock is still lost then. Nothing
+ * when nothing was lost, so the state is as it was before marks existed.
  */
 void leasecheck_state_save(struct leasecheck *lc, struct json_object *obj)
 {
-	struct json_object *lost = json_object_new_array();
+	struct json_object *lost = NULL;
 	struct hashmap_entry *he, *nx;
 	size_t i;
 
@@ -585,9 +585,10 @@ void leasecheck_state_save(struct leasecheck *lc, struct json_object *obj)
 		o = json_object_new_object();
 		json_object_object_add(o, "id", json_object_new_int64(e->id));
 		json_object_object_add(o, "why", json_object_new_string(e->lost_why));
+		if (!lost)
+			json_object_object_add(obj, "lost", lost = json_object_new_array());
 		json_object_array_add(lost, o);
 	}
-	json_object_object_add(obj, "lost", lost);
 }
 
 int leasecheck_state_restore(struct leasecheck *lc, struct json_object *obj)
@@ -595,8 +596,9 @@ int leasecheck_state_restore(struct leasecheck *lc, struct json_object *obj)
 	struct json_object *lost, *id, *why;
 	size_t n;
 
-	if (!json_object_object_get_ex(obj, "lost", &lost) ||
-	    !json_object_is_type(lost, json_type_array))
+	if (!json_object_object_get_ex(obj, "lost", &lost))
+		return 0;
+	if (!json_object_is_type(lost, json_type_array))
 		return -EINVAL;
 	n = json_object_array_length(lost);
 	for (size_t i = 0; i < n; i++) {

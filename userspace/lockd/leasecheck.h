@@ -67,10 +67,11 @@ struct json_object *leasecheck_lost(struct leasecheck *lc);
 
 /*
  * Across a re-exec the lost locks stay marked: not probed, fenced or
- * reported again, and listed in the status. Save into obj; restore from
- * it before the resources are restored (each takes its mark as it comes
- * back). Restore takes lc NULL (the check now off: the marks are dropped,
- * said in the log) and returns -EINVAL for a malformed obj.
+ * reported again, and listed in the status. Save into obj (left empty
+ * when none is lost); restore from it before the resources are restored
+ * (each takes its mark as it comes back). Restore takes lc NULL (the
+ * check now off: the marks are dropped, said in the log) and returns
+ * -EINVAL for a malformed obj.
  */
 void leasecheck_state_save(struct leasecheck *lc, struct json_object *obj);
 int leasecheck_state_restore(struct leasecheck *lc, struct json_object *obj);
