@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Lost-lock detection (userspace/leasecheck.c), on this host: the keys are
-# checked; a lock really taken away from the daemon (lockyank releases it
-# through the daemon's own open file and holds it elsewhere, as a server
-# that expired this host's state and the host that took the disk over)
-# gets its VM killed, stopped or only reported, as lease_lost_action says,
-# within the check interval, with a critical record naming resource, VM and
-# action. /srv is tmpfs here, so tmpfs is listed as a shared filesystem;
+# Lost-lock detection (userspace/lockd/leasecheck.c), on this host: the
+# keys are checked; a lock really taken away from the daemon (lockyank
+# releases it through the daemon's own open file and holds it elsewhere, as
+# a server that expired this host's state and the host that took the disk
+# over) gets its VM killed, stopped or only reported, as lease_lost_action
+# says, within the check interval, with a critical record naming resource,
+# VM and action; the lock stays marked lost across a re-exec. /srv is
+# tmpfs here, so tmpfs is listed as a shared filesystem;
 # by default only network filesystems are probed. The NFS case itself runs
 # in the two-host guests (make test-hosts).
 source "$(dirname "$0")/lib.sh"
