@@ -10,7 +10,7 @@
 #define LW_LWADMIN_PROTOCOL_H
 
 enum lwadmin_proc {
-	LWADMIN_PROC_STATUS	= 1,	/* () -> string: the status object (status.h) */
+	LWADMIN_PROC_STATUS	= 1,	/* () -> string: the status object (daemon_status) */
 	LWADMIN_PROC_LOCKS	= 2,	/* () -> string: [ {resource, lockspace, path, mode, owners} ] */
 	LWADMIN_PROC_CLIENTS	= 3,	/* () -> string: [ {id, socket, pid, uid, ...} ] */
 	LWADMIN_PROC_VIOLATIONS	= 4,	/* (u64 since ns, u32 limit) -> string: [ audit records ] */

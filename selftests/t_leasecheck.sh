@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Lost-lock detection (userspace/leasecheck.c), on this host: the keys are
-# checked; a lock really taken away from the daemon (lockyank releases it
-# through the daemon's own open file and holds it elsewhere, as a server
-# that expired this host's state and the host that took the disk over)
-# gets its VM killed, stopped or only reported, as lease_lost_action says,
-# within the check interval, with a critical record naming resource, VM and
-# action. /srv is tmpfs here, so tmpfs is listed as a shared filesystem;
+# Lost-lock detection (userspace/lockd/leasecheck.c), on this host: the
+# keys are checked; a lock really taken away from the daemon (lockyank
+# releases it through the daemon's own open file and holds it elsewhere, as
+# a server that expired this host's state and the host that took the disk
+# over) gets its VM killed, stopped or only reported, as lease_lost_action
+# says, within the check interval, with a critical record naming resource,
+# VM and action; the lock stays marked lost across a re-exec. /srv is
+# tmpfs here, so tmpfs is listed as a shared filesystem;
 # by default only network filesystems are probed. The NFS case itself runs
 # in the two-host guests (make test-hosts).
 source "$(dirname "$0")/lib.sh"
@@ -106,6 +107,83 @@ lost_alert() {
 		echo "the daemon's log does not say it: $(tail -n 2 "$DAEMON_LOG")"
 }
 
+# reexec: SIGUSR1, then until the new image has started.
+reexec() {
+	local n
+
+	n=$("$AUDITCMD" -l "$AUDIT" -j -e daemon_start 2>/dev/null | wc -l)
+	kill -USR1 "$DAEMON_PID"
+	# shellcheck disable=SC2016 # expanded by eval
+	wait_for 100 eval '[ "$("$AUDITCMD" -l "$AUDIT" -j -e daemon_start 2>/dev/null | wc -l)" -gt '"$n"' ]' ||
+		{ echo "no re-exec: $(tail -n 2 "$DAEMON_LOG")"; return 1; }
+}
+
+# The status' lines for locks found lost, or nothing.
+status_lost() {
+	"$CTL" -j status | python3 -c 'import json, sys
+print("\n".join(json.load(sys.stdin).get("lost_locks", [])))'
+}
+
+# reexec ACTION: a lost lock stays marked lost across a SIGUSR1 re-exec,
+# though the new image takes its lock again (the other holder let go
+# first): listed in the status, not probed, so neither reported nor
+# fenced again when the other holder takes it once more; a paused VM
+# stays stopped.
+lost_reexec() {
+	local action=$1
+
+	yanked "$action" || return
+	record_says "$action"
+	[[ $(status_lost) == *"lock on $IMG lost"*"action: $action"* ]] ||
+		echo "the status does not list the lost lock: '$(status_lost)'"
+	kill -KILL "$YANK_PID"
+	wait "$YANK_PID" 2>/dev/null
+	reexec || return
+	[[ $(status_lost) == *"lock on $IMG lost"*"action: $action"* ]] ||
+		echo "after the re-exec the status does not list the lost lock: '$(status_lost)'"
+	"$YANK" "$DAEMON_PID" "$IMG" >"$OUT/yank.out" 2>&1 &
+	YANK_PID=$!
+	TRACKED_PIDS+=("$YANK_PID")
+	wait_for 30 grep -qs yanked "$OUT/yank.out" ||
+		{ echo "lockyank again: $(cat "$OUT/yank.out")"; return; }
+	sleep 2.5
+	proc_alive "$DAEMON_PID" || { echo "the daemon exited after the re-exec"; return; }
+	[ "$(lost_records | wc -l)" -eq 1 ] ||
+		echo "$(lost_records | wc -l) lease_lost records across the re-exec, not 1"
+	[ "$action" != pause ] || [ "$(process_state "$VM_PID")" = T ] ||
+		echo "VM state $(process_state "$VM_PID") after the re-exec, not stopped"
+	kill -CONT "$VM_PID"
+}
+
+# A malformed mark in the state the new image reads: said, and the rest
+# restored (the lock held, its VM running), the lock probed afresh.
+bad_mark() {
+	local bin=$LOCKWARDEND
+
+	mkdir -p "$OUT/bin"
+	ln -sfn "$bin" "$OUT/bin/daemon"
+	LOCKWARDEND=$OUT/bin/daemon yanked alert || return
+	record_says alert
+	kill -KILL "$YANK_PID"
+	wait "$YANK_PID" 2>/dev/null
+	cat >"$OUT/wrapper" <<-EOF2
+		#!/bin/bash
+		case " \$* " in *" --check-config "*) ;;
+		*) sed -i 's/"lost":\[/"lost":[7,/' /run/virtlockd-restart-exec.json ;; esac
+		exec "$bin" "\$@"
+	EOF2
+	chmod +x "$OUT/wrapper"
+	ln -sfn "$OUT/wrapper" "$OUT/bin/daemon"
+	reexec || return
+	grep -q 'cannot restore the locks found lost (lockwarden.leasecheck)' "$DAEMON_LOG" ||
+		echo "the log does not say the marks were malformed: $(tail -n 2 "$DAEMON_LOG")"
+	"$CTL" -j status | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+assert d["locks"]["held"] == 1 and d["locks"]["unrestored"] == 0, d["locks"]
+assert "lost_locks" not in d, d["lost_locks"]' 2>&1 | tail -n 1
+	vm_expect "alive A: yes" alive A
+}
+
 # Locks on filesystems not listed are not probed: nothing happens to A.
 not_listed() {
 	yanked kill nfs || return
@@ -156,8 +234,10 @@ if [ ! -x "$YANK" ] || [ ! -x "$HARNESS" ]; then
 	exit 0
 fi
 for t in kill:lost_kill pause:lost_pause alert:lost_alert fs-not-listed:not_listed \
-	release-retake:release_retake; do
-	check "leasecheck/${t%%:*}" "${t#*:}"
+	release-retake:release_retake reexec-pause:"lost_reexec pause" \
+	reexec-alert:"lost_reexec alert" reexec-bad-mark:bad_mark; do
+	# shellcheck disable=SC2086 # the function and its argument
+	check "leasecheck/${t%%:*}" ${t#*:}
 	reset
 done
 [ -z "${FENCE_MS:-}" ] || echo "# a lost lock's VM was killed ${FENCE_MS} ms after the loss (interval 1 s)"

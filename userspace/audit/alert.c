@@ -30,6 +30,15 @@ struct hook {
 	struct hook *next;
 };
 
+struct alert_stats {
+	uint64_t raised;
+	uint64_t hook_runs;
+	uint64_t hook_failures;		/* could not start, exited non-zero, killed */
+	uint64_t hook_timeouts;		/* of those, killed for running too long */
+	uint64_t hook_dropped;		/* not run: over the rate or too many running */
+	unsigned int hooks_running;
+};
+
 struct alerts {
 	char *hook;
 	unsigned int timeout_s, per_minute;
@@ -239,12 +248,17 @@ void alert_raise(struct alerts *al, struct json_object *rec)
 		run_hook(al, rec);
 }
 
-void alerts_get_stats(const struct alerts *al, struct alert_stats *st)
+struct json_object *alerts_status(const struct alerts *al)
 {
-	*st = al->st;
-}
+	struct json_object *o = json_object_new_object();
+	const struct alert_stats *st = &al->st;
 
-const char *alerts_hook(const struct alerts *al)
-{
-	return al->hook;
+	json_object_object_add(o, "hook", al->hook ? json_object_new_string(al->hook) : NULL);
+	json_object_object_add(o, "raised", json_object_new_uint64(st->raised));
+	json_object_object_add(o, "hook_runs", json_object_new_uint64(st->hook_runs));
+	json_object_object_add(o, "hook_failures", json_object_new_uint64(st->hook_failures));
+	json_object_object_add(o, "hook_timeouts", json_object_new_uint64(st->hook_timeouts));
+	json_object_object_add(o, "hook_dropped", json_object_new_uint64(st->hook_dropped));
+	json_object_object_add(o, "hooks_running", json_object_new_uint64(st->hooks_running));
+	return o;
 }

@@ -25,15 +25,6 @@ struct alert_config {
 	unsigned int max_per_minute;	/* 0: no limit */
 };
 
-struct alert_stats {
-	uint64_t raised;
-	uint64_t hook_runs;
-	uint64_t hook_failures;		/* could not start, exited non-zero, killed */
-	uint64_t hook_timeouts;		/* of those, killed for running too long */
-	uint64_t hook_dropped;		/* not run: over the rate or too many running */
-	unsigned int hooks_running;
-};
-
 struct alerts;
 
 int alerts_new(const struct alert_config *cfg, struct loop *loop, struct alerts **out);
@@ -43,7 +34,7 @@ void alerts_free(struct alerts *al);
 /* rec: an audit record (not consumed). */
 void alert_raise(struct alerts *al, struct json_object *rec);
 
-void alerts_get_stats(const struct alerts *al, struct alert_stats *st);
-const char *alerts_hook(const struct alerts *al);
+/* The hook and its counts, for the daemon's status. */
+struct json_object *alerts_status(const struct alerts *al);
 
 #endif

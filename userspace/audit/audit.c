@@ -1079,3 +1079,25 @@ void audit_get_stats(struct audit *a, struct audit_stats *st)
 	pthread_mutex_unlock(&a->mu);
 	st->lost = a->lost;
 }
+
+struct json_object *audit_status(struct audit *a)
+{
+	struct json_object *o = json_object_new_object();
+	struct audit_stats st;
+
+	audit_get_stats(a, &st);
+	json_object_object_add(o, "path", json_object_new_string(a->path));
+	json_object_object_add(o, "fsync", json_object_new_string(audit_fsync_name(a->fsync)));
+	json_object_object_add(o, "records", json_object_new_uint64(st.written));
+	json_object_object_add(o, "last_seq", json_object_new_uint64(st.last_seq));
+	json_object_object_add(o, "tip_hash", json_object_new_string(st.tip_hash));
+	json_object_object_add(o, "lost", json_object_new_uint64(st.lost));
+	json_object_object_add(o, "write_errors", json_object_new_uint64(st.write_errors));
+	json_object_object_add(o, "rotations", json_object_new_uint64(st.rotations));
+	json_object_object_add(o, "segments_removed", json_object_new_uint64(st.segments_removed));
+	json_object_object_add(o, "compress_errors", json_object_new_uint64(st.compress_errors));
+	json_object_object_add(o, "writable", json_object_new_boolean(!st.error));
+	if (st.error)
+		json_object_object_add(o, "error", json_object_new_string(strerror(st.error)));
+	return o;
+}

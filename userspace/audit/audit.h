@@ -100,6 +100,8 @@ int audit_sync(struct audit *a, unsigned int timeout_ms);
 struct json_object *audit_record(const char *event);
 
 void audit_get_stats(struct audit *a, struct audit_stats *st);
+/* Its path, fsync policy and stats, for the daemon's status. */
+struct json_object *audit_status(struct audit *a);
 const char *audit_fsync_name(enum audit_fsync f);
 int audit_fsync_parse(const char *s, enum audit_fsync *f);
 

@@ -7,9 +7,7 @@
 #include "audit.h"
 #include "clients.h"
 #include "events.h"
-#include "heldfds.h"
 #include "jsonw.h"
-#include "lockspaces.h"
 #include "timefmt.h"
 #include "util.h"
 
@@ -59,8 +57,8 @@ static void note_client(struct note *n, const struct client *c)
 	jw_str(&n->w, "vm_uuid", uuid);
 }
 
-void events_lock(struct audit *a, const struct client *c, struct lockspace *ls,
-		 const char *name, enum lock_event ev, uint32_t flags)
+void events_lock(struct audit *a, const struct client *c, const char *dir,
+		 const char *name, enum lock_event ev, bool shared)
 {
 	static const char *const names[] = {
 		[LOCK_EV_ACQUIRE] = "lock_acquire",
@@ -68,7 +66,6 @@ void events_lock(struct audit *a, const struct client *c, struct lockspace *ls,
 		[LOCK_EV_BUSY] = "lock_busy",
 		[LOCK_EV_DROPPED] = "lock_release",
 	};
-	const char *dir = lockspace_dir(ls);
 	struct note n;
 
 	note_begin(&n, names[ev], "info");
@@ -83,34 +80,11 @@ void events_lock(struct audit *a, const struct client *c, struct lockspace *ls,
 		jw_str(&n.w, "path", name);
 	}
 	if (ev == LOCK_EV_ACQUIRE || ev == LOCK_EV_BUSY)
-		jw_str(&n.w, "mode", flags & LS_SHARED ? "shared" : "exclusive");
+		jw_str(&n.w, "mode", shared ? "shared" : "exclusive");
 	if (ev == LOCK_EV_DROPPED)
 		jw_str(&n.w, "reason", "owner disconnected");
 	note_client(&n, c);
 	note_end(a, &n);
-}
-
-struct gone {
-	struct audit *a;
-	const struct client *c;
-};
-
-static int drop_one(struct lockspace *ls, struct resource *res, void *arg)
-{
-	struct gone *g = arg;
-
-	for (size_t i = 0; i < res->nowners; i++)
-		if (res->owners[i] == g->c->owner_pid)
-			events_lock(g->a, g->c, ls, res->name, LOCK_EV_DROPPED, res->flags);
-	return 0;
-}
-
-void events_owner_gone(struct audit *a, const struct lockspaces *spaces,
-		       const struct client *c)
-{
-	struct gone g = { a, c };
-
-	lockspaces_foreach_resource(spaces, drop_one, &g);
 }
 
 void events_client(struct audit *a, const struct client *c, enum client_event ev,
@@ -155,14 +129,14 @@ void events_daemon(struct audit *a, const char *event, const struct daemon_count
 }
 
 /* Critical, so the alerts say it too: an operator must look. */
-struct json_object *events_unrestored(const struct held_fd *h)
+struct json_object *events_unrestored(const char *path, int fd, uint64_t ino, const char *why)
 {
 	struct json_object *rec = audit_record("lock_unrestored");
 
 	json_object_object_add(rec, "severity", json_object_new_string("critical"));
-	json_object_object_add(rec, "path", json_object_new_string(h->path));
-	json_object_object_add(rec, "fd", json_object_new_int(h->fd));
-	json_object_object_add(rec, "inode", json_object_new_uint64(h->ino));
-	json_object_object_add(rec, "reason", json_object_new_string(h->why));
+	json_object_object_add(rec, "path", json_object_new_string(path));
+	json_object_object_add(rec, "fd", json_object_new_int(fd));
+	json_object_object_add(rec, "inode", json_object_new_uint64(ino));
+	json_object_object_add(rec, "reason", json_object_new_string(why));
 	return rec;
 }

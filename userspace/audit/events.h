@@ -19,10 +19,7 @@
 
 struct audit;
 struct client;
-struct held_fd;
 struct json_object;
-struct lockspace;
-struct lockspaces;
 
 enum lock_event {
 	LOCK_EV_ACQUIRE,
@@ -31,12 +28,10 @@ enum lock_event {
 	LOCK_EV_DROPPED,	/* released because its owner's connection closed */
 };
 
-/* name in ls, taken (ACQUIRE with the request's flags), let go or refused. */
-void events_lock(struct audit *a, const struct client *c, struct lockspace *ls,
-		 const char *name, enum lock_event ev, uint32_t flags);
-/* The owner of c is gone: LOCK_EV_DROPPED for every lease it holds. */
-void events_owner_gone(struct audit *a, const struct lockspaces *spaces,
-		       const struct client *c);
+/* name in the lockspace of directory dir (NULL: the default one), taken
+ * (ACQUIRE and BUSY say in which mode), let go, refused or dropped. */
+void events_lock(struct audit *a, const struct client *c, const char *dir,
+		 const char *name, enum lock_event ev, bool shared);
 enum client_event {
 	CLIENT_EV_CONNECT,	/* accepted: its credentials pass */
 	CLIENT_EV_REFUSED,	/* closed at once: wrong user for this socket */
@@ -59,7 +54,7 @@ struct daemon_counts {
 void events_daemon(struct audit *a, const char *event, const struct daemon_counts *counts,
 		   const char *why);
 /* "lock_unrestored", critical (for daemon_report, so the alerts say it):
- * an inherited lock kept as an orphan. */
-struct json_object *events_unrestored(const struct held_fd *h);
+ * an inherited lock on path (inode ino) kept on fd as an orphan. */
+struct json_object *events_unrestored(const char *path, int fd, uint64_t ino, const char *why);
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The Prometheus metrics file, in node_exporter's textfile collector
- * format: rendered from the daemon's status object (status.h) every
+ * format: rendered from the daemon's status object (daemon_status()) every
  * metrics_interval seconds, written to a temporary file and renamed into
  * place, so a scrape never sees half a file.
  */

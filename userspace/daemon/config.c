@@ -134,7 +134,9 @@ static const char *check_lease_action(const void *v)
 
 static const char *check_lease_fs(const void *v)
 {
-	return leasecheck_fs_check(v);
+	const struct strlist *l = v;
+
+	return leasecheck_fs_check(l->v, l->n);
 }
 
 #define KEY(n, t, chk) { #n, t, offsetof(struct config, n), chk }

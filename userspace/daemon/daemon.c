@@ -12,7 +12,7 @@
 #include "execcheck.h"
 #include "log.h"
 #include "rpcserver.h"
-#include "status.h"
+#include "timefmt.h"
 #include "util.h"
 
 int daemon_default_paths(struct daemon *d)
@@ -78,7 +78,7 @@ void daemon_hold_orphan(struct daemon *d, int fd, const char *path, const char *
 	log_error("lock on %s (fd %d, inode %lu) kept but NOT restored: %s; it stays held "
 		  "until the daemon stops (lockwardenctl status lists it)", h->path, fd,
 		  (unsigned long)h->ino, why);
-	daemon_report(d, events_unrestored(h));
+	daemon_report(d, events_unrestored(h->path, h->fd, h->ino, h->why));
 }
 
 /* ---- clients ---- */
@@ -110,6 +110,22 @@ void daemon_client_accepted(struct daemon *d, struct client *c, bool restored)
 	daemon_update_idle(d);
 }
 
+struct gone {
+	struct audit *a;
+	const struct client *c;
+};
+
+static int record_dropped(struct lockspace *ls, struct resource *res, void *arg)
+{
+	struct gone *g = arg;
+
+	for (size_t i = 0; i < res->nowners; i++)
+		if (res->owners[i] == g->c->owner_pid)
+			events_lock(g->a, g->c, lockspace_dir(ls), res->name, LOCK_EV_DROPPED,
+				    res->flags & LS_SHARED);
+	return 0;
+}
+
 /* Release every lease of an owner whose own connection closed; an owner
  * that still had some is killed, as virtlockd does. */
 static void client_closed(void *data, struct client *c)
@@ -120,7 +136,9 @@ static void client_closed(void *data, struct client *c)
 	if (c->kind == CLIENT_LOCK && d->guard)
 		guard_client_owner(d->guard, c, false);
 	if (c->kind == CLIENT_LOCK && c->owner_pid && c->pid == c->owner_pid) {
-		events_owner_gone(d->audit, &d->spaces, c);
+		struct gone g = { d->audit, c };
+
+		lockspaces_foreach_resource(&d->spaces, record_dropped, &g);
 		held = lockspaces_release_owner(&d->spaces, c->owner_pid);
 		if (held > 0)
 			reaper_kill(&d->reaper, ownerid_steal_pidfd(&c->ident), c->pid);
@@ -172,6 +190,73 @@ static void audit_note(void *data, struct json_object *rec)
 		log_msg(is_critical(rec) ? LOG_LVL_ERROR : LOG_LVL_WARN, __FILE__, "audit log %s: %s",
 			d->cfg.audit_log, json_object_get_string(msg));
 	daemon_report(data, rec);
+}
+
+/* ---- status ---- */
+
+/* Inherited locks held but not restored: "fd N PATH: why" each. */
+static struct json_object *orphans_status(struct daemon *d)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < d->spaces.held.n; i++) {
+		const struct held_fd *h = &d->spaces.held.v[i];
+		char *s;
+
+		if (!h->why)
+			continue;
+		s = xasprintf("fd %d %s (inode %lu): %s", h->fd, h->path, (unsigned long)h->ino,
+			      h->why);
+		json_object_array_add(a, json_object_new_string(s));
+		free(s);
+	}
+	return a;
+}
+
+static void add_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+struct json_object *daemon_status(struct daemon *d)
+{
+	struct json_object *st = json_object_new_object(), *o;
+	uint64_t now = now_real_ns();
+	char started[TIME_RFC3339_LEN];
+
+	time_format(d->start_time, started);
+	json_object_object_add(st, "version", json_object_new_string(LW_VERSION));
+	json_object_object_add(st, "pid", json_object_new_int(getpid()));
+	json_object_object_add(st, "started", json_object_new_string(started));
+	add_u64(st, "start_time_seconds", d->start_time / 1000000000ull);
+	add_u64(st, "uptime_seconds", (now - d->start_time) / 1000000000ull);
+
+	o = json_object_new_object();
+	json_object_object_add(o, "lock", json_object_new_string(d->paths.sock[CLIENT_LOCK]));
+	json_object_object_add(o, "admin", json_object_new_string(d->paths.sock[CLIENT_ADMIN]));
+	json_object_object_add(st, "sockets", o);
+
+	o = json_object_new_object();
+	add_u64(o, "lock", clients_count(&d->clients, CLIENT_LOCK));
+	add_u64(o, "admin", clients_count(&d->clients, CLIENT_ADMIN));
+	json_object_object_add(st, "clients", o);
+
+	o = json_object_new_object();
+	add_u64(o, "held", d->spaces.nresources);
+	add_u64(o, "lockspaces", lockspaces_count(&d->spaces));
+	add_u64(o, "unrestored", d->spaces.held.norphans);
+	json_object_object_add(st, "locks", o);
+	if (d->spaces.held.norphans)
+		json_object_object_add(st, "unrestored_locks", orphans_status(d));
+	if ((o = leasecheck_lost(d->leasecheck)))
+		json_object_object_add(st, "lost_locks", o);
+	if (d->config_error)
+		json_object_object_add(st, "config_error", json_object_new_string(d->config_error));
+
+	json_object_object_add(st, "audit", audit_status(d->audit));
+	json_object_object_add(st, "alerts", alerts_status(d->alerts));
+	json_object_object_add(st, "guard", guard_status(d->guard));
+	return st;
 }
 
 static struct json_object *collect_status(void *data)
@@ -326,6 +411,27 @@ static int open_reporting(struct daemon *d)
 	return alerts_new(&al, d->loop, &d->alerts);
 }
 
+static void report(void *data, struct json_object *rec)
+{
+	daemon_report(data, rec);
+}
+
+static int open_leasecheck(struct daemon *d)
+{
+	struct leasecheck_params p = {
+		.loop = d->loop,
+		.interval_s = d->cfg.lease_check_interval,
+		.filesystems = d->cfg.lease_check_filesystems.v,
+		.nfilesystems = d->cfg.lease_check_filesystems.n,
+		.action = d->cfg.lease_lost_action,
+		.clients = &d->clients,
+		.report = report,
+		.data = d,
+	};
+
+	return leasecheck_new(&p, &d->leasecheck);
+}
+
 int daemon_init(struct daemon *d)
 {
 	static const struct client_ops ops = {
@@ -357,7 +463,7 @@ int daemon_init(struct daemon *d)
 		return rc;
 	}
 	if ((rc = open_reporting(d)) < 0 || (rc = open_guard(d)) < 0 ||
-	    (rc = leasecheck_new(d, &d->leasecheck)) < 0)
+	    (rc = open_leasecheck(d)) < 0)
 		return rc;
 	if (d->cfg.metrics_file &&
 	    (rc = metrics_new(d->cfg.metrics_file, d->cfg.metrics_interval, d->loop,

@@ -109,4 +109,12 @@ int daemon_request_reexec(struct daemon *d, const char *why, struct lw_err *err)
 /* Called whenever clients or resources come or go. */
 void daemon_update_idle(struct daemon *d);
 
+/*
+ * The daemon's state in one JSON object: version, uptime, sockets,
+ * clients, locks, the audit log, alerts, and the guard's monitors, policy
+ * and counters. `lockwardenctl status` prints it; the metrics file is
+ * rendered from it; so the two always agree.
+ */
+struct json_object *daemon_status(struct daemon *d);
+
 #endif

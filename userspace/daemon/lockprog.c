@@ -244,9 +244,10 @@ static int resource_proc(struct daemon *d, struct client *c, struct xdr_in *in,
 		break;
 	}
 	if (op == OP_ACQUIRE && (!rc || err->code == ERR_RESOURCE_BUSY))
-		events_lock(d->audit, c, ls, a.name, rc ? LOCK_EV_BUSY : LOCK_EV_ACQUIRE, a.flags);
+		events_lock(d->audit, c, lockspace_dir(ls), a.name,
+			    rc ? LOCK_EV_BUSY : LOCK_EV_ACQUIRE, a.flags & LS_SHARED);
 	else if (op == OP_RELEASE && !rc)
-		events_lock(d->audit, c, ls, a.name, LOCK_EV_RELEASE, 0);
+		events_lock(d->audit, c, lockspace_dir(ls), a.name, LOCK_EV_RELEASE, false);
 out:
 	if (rc)
 		log_debug("client %llu (pid %d): %s '%s' in '%s': %s", (unsigned long long)c->id,

@@ -13,7 +13,6 @@
 #include "hashmap.h"
 #include "lwadmin_protocol.h"
 #include "rpcserver.h"
-#include "status.h"
 #include "timefmt.h"
 #include "util.h"
 

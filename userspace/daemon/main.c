@@ -148,7 +148,7 @@ int main(int argc, char **argv)
 	struct daemon d = { .argv = argv, .pid_fd = -1 };
 	char *config_path = NULL, *why = NULL;
 	int c, rc, status_fd = -1, ret = 1;
-	struct json_object *state = NULL;
+	struct json_object *state = NULL, *crash;
 	bool implicit, killed, restored, check_config = false;
 
 	/* Before anything here opens a file: what a re-exec handed over. */
@@ -265,8 +265,8 @@ int main(int argc, char **argv)
 			goto out;
 		d.pid_fd = -1;
 	}
-	if (killed)
-		crashcheck_previous(&d);
+	if (killed && (crash = crashcheck_previous(d.cfg.audit_log)))
+		daemon_report(&d, crash);
 	if (daemon_listen(&d) < 0 && !restored)
 		goto out;
 	report_ready(&status_fd, 0);

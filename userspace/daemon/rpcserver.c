@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <errno.h>
 
-#include "daemon.h"
 #include "log.h"
 #include "rpc.h"
 #include "rpcserver.h"

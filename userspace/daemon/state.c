@@ -534,6 +534,15 @@ static void save_state(struct saver *sv, struct daemon *d)
 	save_held(sv, &d->spaces.held);
 	if (sv->guard)
 		jw_raw(w, "guard", json_object_to_json_string_ext(sv->guard, JSON_C_TO_STRING_PLAIN));
+	if (d->leasecheck) {
+		struct json_object *lease = json_object_new_object();
+
+		leasecheck_state_save(d->leasecheck, lease);
+		if (json_object_object_length(lease))
+			jw_raw(w, "leasecheck",
+			       json_object_to_json_string_ext(lease, JSON_C_TO_STRING_PLAIN));
+		json_object_put(lease);
+	}
 	jw_end(w);
 	jw_end(w);
 	buf_reserve(w->out, 1);
@@ -1215,12 +1224,16 @@ int state_apply(struct daemon *d, struct json_object *st)
 {
 	struct reader r = { .d = d };
 	struct fdlist ready = { 0 };
-	struct json_object *ext = NULL;
+	struct json_object *ext = NULL, *lease;
 
 	if (!st)
 		goto settle;
 	r.ours = json_object_object_get_ex(st, "lockwarden", &ext) &&
 		 json_object_is_type(ext, json_type_object);
+	/* Before the resources, which each take their mark as they come back. */
+	if (r.ours && json_object_object_get_ex(ext, "leasecheck", &lease) &&
+	    leasecheck_state_restore(d->leasecheck, lease) < 0)
+		skip(&r, "the locks found lost (lockwarden.leasecheck)");
 
 	/* Clients first, so the guard names each restored lock's VM; their
 	 * waiting frames are handled only once everything is restored. */

@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "auditlog.h"
+#include "audit.h"
 #include "crashcheck.h"
-#include "daemon.h"
 #include "hashmap.h"
 #include "log.h"
 #include "util.h"
@@ -174,7 +174,7 @@ static struct json_object *lease_json(const struct lease *l)
 	return o;
 }
 
-static void report(struct daemon *d, struct json_object *last, struct hashmap *leases)
+static struct json_object *crashed(struct json_object *last, struct hashmap *leases)
 {
 	struct json_object *rec = audit_record("daemon_crashed"), *list = json_object_new_array();
 	struct hashmap_entry *e, *nx;
@@ -195,7 +195,7 @@ static void report(struct daemon *d, struct json_object *last, struct hashmap *l
 	log_error("the previous daemon did not stop cleanly (last heard of at %s): the kernel "
 		  "dropped the %zu leases it held; the audit log's daemon_crashed record lists them",
 		  str_of(last, "time") ?: "?", leases->count);
-	daemon_report(d, rec);
+	return rec;
 }
 
 /* The log's last record: from the end of a plain file, cheaply. */
@@ -219,11 +219,10 @@ static struct json_object *last_record(const char *log, struct audit_segment *se
 	return NULL;
 }
 
-void crashcheck_previous(struct daemon *d)
+struct json_object *crashcheck_previous(const char *log)
 {
-	const char *log = d->cfg.audit_log;
 	struct audit_segment *segs = NULL;
-	struct json_object *last = NULL;
+	struct json_object *last = NULL, *rec = NULL;
 	struct replay r = { .started = false };
 	size_t n = 0, from;
 	const char *ev;
@@ -246,10 +245,11 @@ void crashcheck_previous(struct daemon *d)
 	hashmap_init(&r.leases);
 	for (size_t i = from; i < n; i++)
 		each_record(log, &segs[i], replay_one, &r);
-	report(d, last, &r.leases);
+	rec = crashed(last, &r.leases);
 	leases_clear(&r.leases);
 	hashmap_free(&r.leases);
 out:
 	json_object_put(last);
 	auditlog_segments_free(segs, n);
+	return rec;
 }

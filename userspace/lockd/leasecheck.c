@@ -11,8 +11,8 @@
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+#include <json-c/json.h>
 
-#include "daemon.h"
 #include "hashmap.h"
 #include "leasecheck.h"
 #include "log.h"
@@ -62,12 +62,13 @@ const char *leasecheck_action_check(const char *s)
 	return action_parse(s, &a) < 0 ? "must be \"kill\", \"pause\" or \"alert\"" : NULL;
 }
 
-static const char *fs_name(unsigned long magic)
+/* The index of a filesystem in fs_types, or -1. */
+static int fs_index(unsigned long magic)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(fs_types); i++)
 		if (fs_types[i].magic == magic)
-			return fs_types[i].name;
-	return NULL;
+			return i;
+	return -1;
 }
 
 static bool fs_known(const char *name)
@@ -78,10 +79,10 @@ static bool fs_known(const char *name)
 	return false;
 }
 
-const char *leasecheck_fs_check(const struct strlist *names)
+const char *leasecheck_fs_check(char *const *names, size_t n)
 {
-	for (size_t i = 0; i < names->n; i++)
-		if (!fs_known(names->v[i]))
+	for (size_t i = 0; i < n; i++)
+		if (!fs_known(names[i]))
 			return "entries must be among nfs, cifs, smb2, gfs2, ocfs2, ceph, fuse, "
 			       "tmpfs, ext4, xfs, btrfs";
 	return NULL;
@@ -99,7 +100,8 @@ struct lease_entry {
 	struct lockspace *ls;
 	char *name;
 	bool probing;		/* the worker uses fd now */
-	bool lost;		/* reported: not probed again */
+	bool lost;		/* found lost: not probed again */
+	char *lost_why;		/* fenced and reported: what, when, what was done */
 	uint64_t last_ok_ns;	/* CLOCK_MONOTONIC of the last good probe */
 };
 
@@ -114,13 +116,18 @@ struct lost_note {
 };
 
 struct leasecheck {
-	struct daemon *d;
+	struct loop *loop;
+	struct client_table *clients;
+	void (*report)(void *data, struct json_object *rec);
+	void *data;
 	enum lease_lost_action action;
 	unsigned int interval_s;
+	uint32_t fs_probed;	/* bits of fs_types */
 	pthread_mutex_t mu;
 	pthread_cond_t wake;	/* the worker sleeps on it between rounds */
 	pthread_cond_t done;	/* a probe finished */
 	struct hashmap entries;
+	struct hashmap marks;	/* lost_why of the image before, by resource id */
 	struct lost_note *notes;
 	bool stop;
 	bool started;
@@ -133,7 +140,22 @@ static void entry_free(struct lease_entry *e)
 	if (!e)
 		return;
 	free(e->name);
+	free(e->lost_why);
 	free(e);
+}
+
+/* A lost lock's mark carried over a re-exec, until its resource is back. */
+struct lost_mark {
+	char key[16];
+	char *why;
+};
+
+static void mark_free(struct lost_mark *m)
+{
+	if (!m)
+		return;
+	free(m->why);
+	free(m);
 }
 
 /*
@@ -242,7 +264,7 @@ static void *worker(void *arg)
  * virtlockd would. */
 static void signal_owner(struct leasecheck *lc, pid_t pid, int sig, int *err)
 {
-	const struct ownerid *id = clients_owner_ident(&lc->d->clients, pid);
+	const struct ownerid *id = clients_owner_ident(lc->clients, pid);
 	int fd;
 
 	if (id && id->pidfd >= 0) {
@@ -259,7 +281,7 @@ static void signal_owner(struct leasecheck *lc, pid_t pid, int sig, int *err)
 
 /* Fence every owner of res and say so, once, as loudly as we can. */
 static void fence(struct leasecheck *lc, struct lockspace *ls, struct resource *res,
-		  const struct lease_entry *e, const struct lost_note *n)
+		  struct lease_entry *e, const struct lost_note *n)
 {
 	static const int sigs[] = { [LEASE_LOST_KILL] = SIGKILL, [LEASE_LOST_PAUSE] = SIGSTOP };
 	struct json_object *rec = json_object_new_object(), *owners = json_object_new_array();
@@ -270,7 +292,7 @@ static void fence(struct leasecheck *lc, struct lockspace *ls, struct resource *
 
 	time_format(now_real_ns(), ts);
 	for (size_t i = 0; i < res->nowners; i++) {
-		struct client *c = clients_owner(&lc->d->clients, res->owners[i]);
+		struct client *c = clients_owner(lc->clients, res->owners[i]);
 		struct json_object *o = json_object_new_object();
 		int err = 0;
 
@@ -312,8 +334,9 @@ static void fence(struct leasecheck *lc, struct lockspace *ls, struct resource *
 	json_object_object_add(rec, "action", json_object_new_string(action));
 	json_object_object_add(rec, "owners", owners);
 	log_error("%s; VM %s; action: %s", why, vm ? vm : "?", action);
+	e->lost_why = xasprintf("%s, at %s; action: %s", why, ts, action);
 	free(why);
-	daemon_report(lc->d, rec);
+	lc->report(lc->data, rec);
 }
 
 static void on_notes(struct loop_source *src, uint32_t events)
@@ -347,16 +370,16 @@ static void on_notes(struct loop_source *src, uint32_t events)
 static void entry_add(struct leasecheck *lc, struct lockspace *ls, struct resource *res)
 {
 	struct lease_entry *e;
+	struct lost_mark *m;
 	struct statfs sfs;
-	const char *fs;
-	int fl;
+	int fl, fs;
 
 	if (fstatfs(res->fd, &sfs) < 0) {
 		log_warn("lease check: cannot tell the filesystem of %s: %m; not probed", res->path);
 		return;
 	}
-	fs = fs_name(sfs.f_type);
-	if (!fs || !strlist_contains(&lc->d->cfg.lease_check_filesystems, fs))
+	fs = fs_index(sfs.f_type);
+	if (fs < 0 || !(lc->fs_probed & 1u << fs))
 		return;
 	/* The read must reach the server, where a lost lock fails it, not
 	 * the page cache. Reading only: the fd is no one else's. */
@@ -370,10 +393,17 @@ static void entry_add(struct leasecheck *lc, struct lockspace *ls, struct resour
 	e->fd = res->fd;
 	e->posix = res->posix;
 	e->type = res->flags & LS_SHARED ? F_RDLCK : F_WRLCK;
-	e->fs = fs;
+	e->fs = fs_types[fs].name;
 	e->ls = ls;
 	e->name = xstrdup(res->name);
 	e->last_ok_ns = now_mono_ns();
+	/* Lost before a re-exec: fenced then, never probed nor fenced again. */
+	if ((m = hashmap_remove(&lc->marks, e->key))) {
+		e->lost = true;
+		e->lost_why = m->why;
+		m->why = NULL;
+		mark_free(m);
+	}
 	pthread_mutex_lock(&lc->mu);
 	if (hashmap_get(&lc->entries, e->key)) {
 		pthread_mutex_unlock(&lc->mu);
@@ -383,7 +413,7 @@ static void entry_add(struct leasecheck *lc, struct lockspace *ls, struct resour
 	}
 	hashmap_put(&lc->entries, e->key, e);
 	pthread_mutex_unlock(&lc->mu);
-	log_debug("lease check: probing %s (%s) every %u s", res->path, fs, lc->interval_s);
+	log_debug("lease check: probing %s (%s) every %u s", res->path, e->fs, lc->interval_s);
 }
 
 static void entry_remove(struct leasecheck *lc, struct resource *res)
@@ -414,20 +444,34 @@ void leasecheck_resource(struct leasecheck *lc, struct lockspace *ls, struct res
 		entry_remove(lc, res);
 }
 
-int leasecheck_new(struct daemon *d, struct leasecheck **out)
+int leasecheck_new(const struct leasecheck_params *p, struct leasecheck **out)
 {
 	struct leasecheck *lc;
 	pthread_condattr_t ca;
+	enum lease_lost_action action;
 	int rc, fd;
 
 	*out = NULL;
-	if (!d->cfg.lease_check_interval || !d->cfg.lease_check_filesystems.n)
+	if (!p->interval_s || !p->nfilesystems)
 		return 0;
+	if (action_parse(p->action, &action) < 0) {
+		log_error("lease check: lease_lost_action \"%s\" %s", p->action,
+			  leasecheck_action_check(p->action));
+		return -EINVAL;
+	}
 	lc = xcalloc(1, sizeof(*lc));
-	lc->d = d;
-	lc->interval_s = d->cfg.lease_check_interval;
-	action_parse(d->cfg.lease_lost_action, &lc->action);	/* checked at load */
+	lc->loop = p->loop;
+	lc->clients = p->clients;
+	lc->report = p->report;
+	lc->data = p->data;
+	lc->interval_s = p->interval_s;
+	lc->action = action;
+	for (size_t i = 0; i < ARRAY_SIZE(fs_types); i++)
+		for (size_t j = 0; j < p->nfilesystems; j++)
+			if (!strcmp(fs_types[i].name, p->filesystems[j]))
+				lc->fs_probed |= 1u << i;
 	hashmap_init(&lc->entries);
+	hashmap_init(&lc->marks);
 	pthread_mutex_init(&lc->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -436,7 +480,7 @@ int leasecheck_new(struct daemon *d, struct leasecheck **out)
 	pthread_cond_init(&lc->done, NULL);
 	lc->ev.fd = -1;
 	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fd < 0 || (rc = loop_add(d->loop, &lc->ev, fd, EPOLLIN, on_notes)) < 0) {
+	if (fd < 0 || (rc = loop_add(lc->loop, &lc->ev, fd, EPOLLIN, on_notes)) < 0) {
 		rc = fd < 0 ? -errno : rc;
 		safe_close(fd);
 		log_error("lease check: cannot set up its event: %s", strerror(-rc));
@@ -482,7 +526,7 @@ void leasecheck_free(struct leasecheck *lc)
 	if (lc->started)
 		pthread_join(lc->worker, NULL);
 	if (lc->ev.fd >= 0) {
-		loop_del(lc->d->loop, &lc->ev);
+		loop_del(lc->loop, &lc->ev);
 		safe_close(lc->ev.fd);
 	}
 	while ((n = lc->notes)) {
@@ -492,8 +536,97 @@ void leasecheck_free(struct leasecheck *lc)
 	hashmap_foreach(&lc->entries, he, nx, i)
 		entry_free(he->value);
 	hashmap_free(&lc->entries);
+	hashmap_foreach(&lc->marks, he, nx, i)
+		mark_free(he->value);
+	hashmap_free(&lc->marks);
 	pthread_cond_destroy(&lc->wake);
 	pthread_cond_destroy(&lc->done);
 	pthread_mutex_destroy(&lc->mu);
 	free(lc);
+}
+
+struct json_object *leasecheck_lost(struct leasecheck *lc)
+{
+	struct json_object *a = NULL;
+	struct hashmap_entry *he, *nx;
+	size_t i;
+
+	if (!lc)
+		return NULL;
+	/* Entries change in the event loop's thread only, as lost_why does. */
+	hashmap_foreach(&lc->entries, he, nx, i) {
+		const struct lease_entry *e = he->value;
+
+		if (!e->lost_why)
+			continue;
+		a = a ? a : json_object_new_array();
+		json_object_array_add(a, json_object_new_string(e->lost_why));
+	}
+	return a;
+}
+
+/*
+ * Only what was fenced: a loss found but not yet acted on is found again
+ * by the next image's first probe, as the lock is still lost then. Nothing
+ * when nothing was lost, so the state is as it was before marks existed.
+ */
+void leasecheck_state_save(struct leasecheck *lc, struct json_object *obj)
+{
+	struct json_object *lost = NULL;
+	struct hashmap_entry *he, *nx;
+	size_t i;
+
+	hashmap_foreach(&lc->entries, he, nx, i) {
+		const struct lease_entry *e = he->value;
+		struct json_object *o;
+
+		if (!e->lost_why)
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "id", json_object_new_int64(e->id));
+		json_object_object_add(o, "why", json_object_new_string(e->lost_why));
+		if (!lost)
+			json_object_object_add(obj, "lost", lost = json_object_new_array());
+		json_object_array_add(lost, o);
+	}
+}
+
+int leasecheck_state_restore(struct leasecheck *lc, struct json_object *obj)
+{
+	struct json_object *lost, *id, *why;
+	size_t n;
+
+	if (!json_object_object_get_ex(obj, "lost", &lost))
+		return 0;
+	if (!json_object_is_type(lost, json_type_array))
+		return -EINVAL;
+	n = json_object_array_length(lost);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(lost, i);
+
+		if (!json_object_object_get_ex(o, "id", &id) ||
+		    !json_object_is_type(id, json_type_int) || json_object_get_int64(id) < 0 ||
+		    json_object_get_int64(id) > UINT32_MAX ||
+		    !json_object_object_get_ex(o, "why", &why) ||
+		    !json_object_is_type(why, json_type_string))
+			return -EINVAL;
+	}
+	if (!lc) {
+		if (n)
+			log_warn("lease check is off: the %zu locks the image before found lost are "
+				 "no longer marked so", n);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(lost, i);
+		struct lost_mark *m = xcalloc(1, sizeof(*m));
+
+		json_object_object_get_ex(o, "id", &id);
+		json_object_object_get_ex(o, "why", &why);
+		snprintf(m->key, sizeof(m->key), "%u", (unsigned int)json_object_get_int64(id));
+		m->why = xstrdup(json_object_get_string(why));
+		mark_free(hashmap_remove(&lc->marks, m->key));
+		hashmap_put(&lc->marks, m->key, m);
+	}
+	return 0;
 }

@@ -11,8 +11,11 @@
 #ifndef LW_CRASHCHECK_H
 #define LW_CRASHCHECK_H
 
-struct daemon;
+struct json_object;
 
-void crashcheck_previous(struct daemon *d);
+/* The "daemon_crashed" record for the audit log at audit_log, for the
+ * caller to report; NULL when the previous daemon ended cleanly (or the
+ * log is empty or unreadable). */
+struct json_object *crashcheck_previous(const char *audit_log);
 
 #endif

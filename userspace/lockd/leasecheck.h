@@ -19,15 +19,19 @@
  *
  * A lost lock gets its owners fenced as lease_lost_action says (SIGKILL,
  * SIGSTOP, or nothing) and a critical "lease_lost" record naming the
- * resource, each VM and what was done, once per resource.
+ * resource, each VM and what was done, once per resource, re-execs
+ * included; the status lists it until the resource is released.
  */
 #ifndef LW_LEASECHECK_H
 #define LW_LEASECHECK_H
 
-#include "config.h"
-#include "lockspace.h"
+#include <stddef.h>
 
-struct daemon;
+#include "clients.h"
+#include "lockspace.h"
+#include "loop.h"
+
+struct json_object;
 struct leasecheck;
 
 enum lease_lost_action {
@@ -38,13 +42,38 @@ enum lease_lost_action {
 
 /* For the config: NULL when valid, else why not. */
 const char *leasecheck_action_check(const char *s);
-const char *leasecheck_fs_check(const struct strlist *names);
+const char *leasecheck_fs_check(char *const *names, size_t n);
 
-/* Off (NULL, 0) when lease_check_interval is 0. */
-int leasecheck_new(struct daemon *d, struct leasecheck **out);
+struct leasecheck_params {
+	struct loop *loop;
+	unsigned int interval_s;		/* 0: off */
+	char *const *filesystems;		/* names, as leasecheck_fs_check takes */
+	size_t nfilesystems;
+	const char *action;			/* "kill", "pause" or "alert" */
+	struct client_table *clients;		/* who owns a lost lock, to fence and name */
+	/* A "lease_lost" record, critical; the callee takes ownership. */
+	void (*report)(void *data, struct json_object *rec);
+	void *data;
+};
+
+/* Off (NULL, 0) when the interval is 0 or no filesystem is listed. */
+int leasecheck_new(const struct leasecheck_params *p, struct leasecheck **out);
 void leasecheck_free(struct leasecheck *lc);
 /* From the lockspace hook: start or stop probing res. */
 void leasecheck_resource(struct leasecheck *lc, struct lockspace *ls, struct resource *res,
 			 enum lockspace_event ev);
+/* The locks found lost and fenced, a line each; NULL when none (or off). */
+struct json_object *leasecheck_lost(struct leasecheck *lc);
+
+/*
+ * Across a re-exec the lost locks stay marked: not probed, fenced or
+ * reported again, and listed in the status. Save into obj (left empty
+ * when none is lost); restore from it before the resources are restored
+ * (each takes its mark as it comes back). Restore takes lc NULL (the
+ * check now off: the marks are dropped, said in the log) and returns
+ * -EINVAL for a malformed obj.
+ */
+void leasecheck_state_save(struct leasecheck *lc, struct json_object *obj);
+int leasecheck_state_restore(struct leasecheck *lc, struct json_object *obj);
 
 #endif
