@@ -23,7 +23,6 @@
 #define STATE_MAX	(256u << 20)
 #define STATE_VERSION	1
 
-
 /* ---- the inherited fds ---- */
 
 /*
@@ -220,7 +219,6 @@ static void save_server(struct restart_writer *rw, struct daemon *d, enum client
 {
 	unsigned int max = k == CLIENT_LOCK ? d->cfg.max_clients : d->cfg.admin_max_clients;
 	struct jsonw *w = &rw->w;
-	struct client *c;
 
 	jw_object(w, client_server_name[k]);
 	jw_int(w, "min_workers", 0);
@@ -241,11 +239,7 @@ static void save_server(struct restart_writer *rw, struct daemon *d, enum client
 	jw_end(w);
 	jw_end(w);
 	jw_end(w);
-	jw_array(w, "clients");
-	clients_foreach(&d->clients, c)
-		if (c->kind == k)
-			client_save(c, rw);
-	jw_end(w);
+	clients_save(&d->clients, k, rw);
 	jw_end(w);
 }
 

@@ -373,7 +373,7 @@ size_t clients_count(const struct client_table *t, enum client_kind kind)
 
 /* ---- live upgrade ---- */
 
-void client_save(const struct client *c, struct restart_writer *rw)
+static void client_save(const struct client *c, struct restart_writer *rw)
 {
 	struct jsonw *w = &rw->w;
 	char uuid[UUID_STR_LEN];
@@ -412,6 +412,18 @@ void client_save(const struct client *c, struct restart_writer *rw)
 	}
 	jw_end(w);
 	jw_end(w);
+}
+
+void clients_save(const struct client_table *t, enum client_kind kind,
+		  struct restart_writer *rw)
+{
+	struct client *c;
+
+	jw_array(&rw->w, "clients");
+	clients_foreach(t, c)
+		if (c->kind == kind)
+			client_save(c, rw);
+	jw_end(&rw->w);
 }
 
 void clients_save_next_id(const struct client_table *t, struct restart_writer *rw)

@@ -119,12 +119,13 @@ const struct ownerid *clients_owner_ident(struct client_table *t, pid_t pid);
 size_t clients_count(const struct client_table *t, enum client_kind kind);
 
 /*
- * Live upgrade. A client is saved as virtlockd saves a virNetServerClient
- * (its lock owner in privateData), plus under "lockwarden" its unsent and
- * unparsed bytes and its owner's identity as taken at REGISTER, whose
- * pidfd the new image keeps.
+ * Live upgrade. The clients of kind as their server's "clients", each as
+ * virtlockd saves a virNetServerClient (its lock owner in privateData),
+ * plus under "lockwarden" its unsent and unparsed bytes and its owner's
+ * identity as taken at REGISTER, whose pidfd the new image keeps.
  */
-void client_save(const struct client *c, struct restart_writer *rw);
+void clients_save(const struct client_table *t, enum client_kind kind,
+		  struct restart_writer *rw);
 /*
  * Take over the client entry o of kind, its socket inherited, into *out.
  * -EINVAL and the problem noted in r when it cannot be restored in full;
