@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "reaper.h"
 #include "recent.h"
+#include "restart.h"
 #include "sockets.h"
 
 struct daemon_paths {
@@ -60,11 +61,7 @@ struct daemon {
 	bool reexec;			/* SIGUSR1 seen */
 	char *reexec_path;		/* the file checked to be exec'd */
 	char *config_error;		/* NULL, or why the defaults serve */
-	struct {
-		uint8_t *map;		/* [fd]: INHERITED, CLAIMED bits */
-		size_t size;
-		bool trusted;		/* our own re-exec: every fd named was kept */
-	} inherited;
+	struct restart_fds inherited;	/* until a re-exec's state is applied */
 };
 
 /* Fill paths from privilege and the environment, as virtlockd does. */

@@ -12,6 +12,12 @@
  * takes over a running virtlockd (its SIGUSR1 execs us, once installed in
  * its place) as well as our own re-exec; the older layouts with a single
  * "server" object are read too.
+ *
+ * Each object saves and restores its own part (listeners, clients,
+ * lockspaces, held fds, victims, pid file, guard; see restart.h and the
+ * README's Architecture); this file only assembles the document in
+ * virtlockd's order and shape, and checks every inherited fd: one the
+ * state does not name is closed, or kept as an orphan if it holds a lock.
  */
 #ifndef LW_STATE_H
 #define LW_STATE_H

@@ -84,3 +84,39 @@ void pidfile_release(const char *path, int fd)
 		unlink(path);
 	close(fd);
 }
+
+void pidfile_save(struct restart_writer *rw, const char *path, int fd)
+{
+	if (fd < 0)
+		return;
+	jw_object(&rw->w, "pidfile");
+	jw_str(&rw->w, "path", path);
+	jw_int(&rw->w, "fd", fd);
+	jw_end(&rw->w);
+	restart_keep(rw, fd);
+}
+
+int pidfile_restore(struct restart_reader *r, struct json_object *ours, const char *path,
+		    int *fd)
+{
+	struct json_object *o;
+	const char *saved;
+	int rc, got;
+
+	if (!json_object_object_get_ex(ours, "pidfile", NULL))
+		return 0;
+	if (!(o = restart_member(r, ours, "lockwarden", "pidfile", json_type_object)) ||
+	    !(saved = restart_get_str(r, o, "lockwarden.pidfile", "path")) ||
+	    restart_get_fd(r, o, "lockwarden.pidfile", "fd", &got) < 0)
+		return -EINVAL;
+	if (strcmp(saved, path)) {
+		close(got);		/* our lock on the old pid file goes with it */
+		return 0;
+	}
+	if ((rc = pidfile_check(path, got)) < 0)
+		return restart_bad(r, "lockwarden.pidfile",
+				   "inherited fd %d does not hold the pid file %s: %s",
+				   got, path, strerror(-rc));
+	*fd = got;
+	return 0;
+}

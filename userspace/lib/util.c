@@ -102,6 +102,14 @@ int fd_set_nonblock(int fd)
 	return 0;
 }
 
+bool fd_is_listener(int fd)
+{
+	int val = 0;
+	socklen_t len = sizeof(val);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &len) == 0 && val;
+}
+
 static uint64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;

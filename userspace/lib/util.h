@@ -27,6 +27,8 @@ __attribute__((format(printf, 1, 0))) char *xvasprintf(const char *fmt, va_list 
 int safe_close(int fd);
 int fd_set_cloexec(int fd, bool on);
 int fd_set_nonblock(int fd);
+/* Is fd a socket listening for connections? */
+bool fd_is_listener(int fd);
 
 uint64_t now_mono_ns(void);
 uint64_t now_real_ns(void);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "heldfds.h"
+#include "log.h"
 #include "util.h"
 
 int held_fds_add(struct held_fds *h, int fd, const char *path, const char *why)
@@ -70,4 +71,48 @@ void held_fds_free(struct held_fds *h)
 		entry_free(&h->v[i]);
 	free(h->v);
 	memset(h, 0, sizeof(*h));
+}
+
+void held_fds_save(const struct held_fds *h, struct restart_writer *rw)
+{
+	jw_array(&rw->w, "held");
+	for (size_t i = 0; i < h->n; i++) {
+		jw_object(&rw->w, NULL);
+		jw_int(&rw->w, "fd", h->v[i].fd);
+		jw_str(&rw->w, "path", h->v[i].path);
+		if (h->v[i].why)
+			jw_str(&rw->w, "unrestored", h->v[i].why);
+		jw_end(&rw->w);
+		restart_keep(rw, h->v[i].fd);
+	}
+	jw_end(&rw->w);
+}
+
+void held_fds_restore(struct held_fds *h, struct restart_reader *r, struct json_object *ours)
+{
+	struct json_object *held;
+
+	if (!json_object_object_get_ex(ours, "held", &held))
+		return;
+	if (!json_object_is_type(held, json_type_array)) {
+		restart_bad(r, "lockwarden.held", "malformed");
+		restart_skip(r, "the held fds");
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(held); i++) {
+		struct json_object *o = json_object_array_get_idx(held, i), *why;
+		const char *path;
+		int fd;
+
+		if (!json_object_is_type(o, json_type_object) ||
+		    restart_get_fd(r, o, "lockwarden.held", "fd", &fd) < 0 ||
+		    !(path = restart_get_str(r, o, "lockwarden.held", "path"))) {
+			restart_skip(r, "a held fd");
+			continue;
+		}
+		if (json_object_object_get_ex(o, "unrestored", &why))
+			r->orphan(r->data, fd, path, json_object_get_string(why), true);
+		else if (held_fds_add(h, fd, path, NULL) < 0)
+			log_error("parked fd %d of %s is gone", fd, path);
+	}
 }

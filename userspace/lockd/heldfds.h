@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "restart.h"
+
 struct held_fd {
 	int fd;
 	dev_t dev;
@@ -41,5 +43,12 @@ bool held_fds_orphaned(const struct held_fds *h, dev_t dev, ino_t ino);
 void held_fds_close_parked(struct held_fds *h, dev_t dev, ino_t ino);
 /* Closes every fd, so every lock goes with it: only for shutdown. */
 void held_fds_free(struct held_fds *h);
+
+/* Live upgrade: every held fd, as lockwarden's "held" (an orphan with why
+ * it is not restored), kept; restored as they were (an orphan said again
+ * through the reader's orphan callback, restored). Absent in states older
+ * than orphans, and virtlockd's: nothing to restore. */
+void held_fds_save(const struct held_fds *h, struct restart_writer *rw);
+void held_fds_restore(struct held_fds *h, struct restart_reader *r, struct json_object *ours);
 
 #endif

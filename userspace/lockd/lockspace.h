@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "error.h"
+#include "restart.h"
 
 enum lockspace_flags {
 	LS_SHARED	= 1 << 0,	/* == LOCK_ACQUIRE_SHARED */
@@ -104,5 +105,20 @@ int lockspace_foreach(const struct lockspace *ls,
 int lockspace_adopt(struct lockspace *ls, struct resource *res, struct lw_err *err);
 /* Free a resource not (or no longer) in a lockspace; closes its fd. */
 void lockspace_resource_free(struct resource *res);
+
+/*
+ * Live upgrade: ls as virtlockd saves a virLockSpace under key (its
+ * directory, if any, and its resources, each with lockwarden's facts as
+ * [posix, dev, ino, id] under "lockwarden"), every lock fd kept.
+ */
+void lockspace_save(struct lockspace *ls, struct restart_writer *rw, const char *key);
+/* Adopt each resource entry of the array resources (see lockspace_adopt);
+ * one that cannot be is skipped, its lock, if named, kept as an orphan. */
+void lockspace_restore(struct lockspace *ls, struct restart_reader *r,
+		       struct json_object *resources, const char *where);
+/* A lockspace that cannot be had: each lock its resources name is kept as
+ * an orphan, for the problem r notes. */
+void lockspace_orphan_resources(struct restart_reader *r, struct json_object *resources,
+				const char *where);
 
 #endif

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lockspaces.h"
@@ -197,8 +198,96 @@ bool lockspaces_posix_held(const struct lockspaces *s, dev_t dev, ino_t ino)
 	       (s->nposix && lockspaces_foreach_resource(s, is_posix_on, &want));
 }
 
-void lockspaces_restore_next_id(struct lockspaces *s, unsigned int next_id)
+/* ---- live upgrade ---- */
+
+static int save_indirect(struct lockspace *ls, void *arg)
 {
-	if (next_id > s->next_id)
-		s->next_id = next_id;
+	if (lockspace_dir(ls))
+		lockspace_save(ls, arg, NULL);
+	return 0;
+}
+
+void lockspaces_save(const struct lockspaces *s, struct restart_writer *rw)
+{
+	lockspace_save(s->dflt, rw, "defaultLockspace");
+	jw_array(&rw->w, "lockspaces");
+	lockspaces_foreach(s, save_indirect, rw);
+	jw_end(&rw->w);
+}
+
+/* An indirect one (*lsp NULL) is added by its directory first. */
+static int restore_lockspace(struct lockspaces *s, struct restart_reader *r,
+			     struct json_object *o, const char *where, struct lockspace **lsp)
+{
+	struct json_object *resources;
+	struct lw_err err = { 0 };
+
+	if (!(resources = restart_member(r, o, where, "resources", json_type_array))) {
+		restart_skip(r, where);
+		return -EINVAL;
+	}
+	if (!*lsp) {
+		const char *dir = restart_get_str(r, o, where, "directory");
+
+		if (!dir) {
+			lockspace_orphan_resources(r, resources, where);
+			return -EINVAL;
+		}
+		if (lockspaces_find(s, dir)) {
+			restart_bad(r, where, "lockspace %s appears twice", dir);
+			lockspace_orphan_resources(r, resources, where);
+			return -EINVAL;
+		}
+		if (lockspaces_add(s, dir, lsp, &err) < 0) {
+			restart_bad(r, where, "%s", err.message);
+			lw_err_clear(&err);
+			lockspace_orphan_resources(r, resources, where);
+			return -EINVAL;
+		}
+	}
+	lockspace_restore(*lsp, r, resources, where);
+	return 0;
+}
+
+void lockspaces_restore(struct lockspaces *s, struct restart_reader *r,
+			struct json_object *state)
+{
+	struct json_object *dflt, *spaces;
+	char where[64];
+
+	if (!(dflt = restart_member(r, state, "state", "defaultLockspace", json_type_object)))
+		restart_skip(r, "the default lockspace");
+	else
+		restore_lockspace(s, r, dflt, "defaultLockspace", &s->dflt);
+	if (!(spaces = restart_member(r, state, "state", "lockspaces", json_type_array))) {
+		restart_skip(r, "the lockspaces");
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(spaces); i++) {
+		struct json_object *o = json_object_array_get_idx(spaces, i);
+		struct lockspace *ls = NULL;
+
+		snprintf(where, sizeof(where), "lockspaces[%zu]", i);
+		if (!json_object_is_type(o, json_type_object))
+			restart_skip(r, where);
+		else
+			restore_lockspace(s, r, o, where, &ls);
+	}
+}
+
+void lockspaces_save_next_id(const struct lockspaces *s, struct restart_writer *rw)
+{
+	jw_int(&rw->w, "next_resource_id", s->next_id);
+}
+
+int lockspaces_restore_next_id(struct lockspaces *s, struct restart_reader *r,
+			       struct json_object *ours)
+{
+	int64_t v;
+
+	if (restart_get_int(r, ours, "lockwarden", "next_resource_id", 0, UINT32_MAX, &v) < 0)
+		return -EINVAL;
+	if (v > s->next_id)
+		s->next_id = v;
+	return 0;
 }

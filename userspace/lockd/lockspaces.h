@@ -18,6 +18,7 @@
 #include "hashmap.h"
 #include "heldfds.h"
 #include "lockspace.h"
+#include "restart.h"
 
 /* changed(): after a resource is added or its owners change, before it is
  * removed (lockspace_hooks.changed), with the set's counts already updated. */
@@ -68,7 +69,19 @@ int lockspaces_release_owner(struct lockspaces *s, pid_t owner);
  * sit on this inode? */
 bool lockspaces_posix_held(const struct lockspaces *s, dev_t dev, ino_t ino);
 
-/* Resource ids go on from a restored state's counter. */
-void lockspaces_restore_next_id(struct lockspaces *s, unsigned int next_id);
+/*
+ * Live upgrade, as virtlockd saves its lockspaces: the default one as
+ * "defaultLockspace", the indirect ones as the array "lockspaces" (see
+ * lockspace_save). Restoring never drops a lock: what cannot be restored
+ * is skipped, each lock it names kept as an orphan.
+ */
+void lockspaces_save(const struct lockspaces *s, struct restart_writer *rw);
+void lockspaces_restore(struct lockspaces *s, struct restart_reader *r,
+			struct json_object *state);
+/* The last resource id given, as lockwarden's "next_resource_id": ids go on
+ * from it. */
+void lockspaces_save_next_id(const struct lockspaces *s, struct restart_writer *rw);
+int lockspaces_restore_next_id(struct lockspaces *s, struct restart_reader *r,
+			       struct json_object *ours);
 
 #endif

@@ -181,3 +181,45 @@ int reaper_adopt(struct reaper *r, int pidfd, pid_t pid, bool sent_kill)
 	}
 	return 0;
 }
+
+static void save_victim(int pidfd, pid_t pid, bool sent_kill, void *arg)
+{
+	struct restart_writer *rw = arg;
+
+	jw_object(&rw->w, NULL);
+	jw_int(&rw->w, "pidfd", pidfd);
+	jw_int(&rw->w, "pid", pid);
+	jw_bool(&rw->w, "sent_kill", sent_kill);
+	jw_end(&rw->w);
+	restart_keep(rw, pidfd);
+}
+
+void reaper_save(struct reaper *r, struct restart_writer *rw)
+{
+	jw_array(&rw->w, "victims");
+	reaper_foreach(r, save_victim, rw);
+	jw_end(&rw->w);
+}
+
+int reaper_restore(struct reaper *r, struct restart_reader *rd, struct json_object *ours)
+{
+	struct json_object *victims;
+	int64_t pid;
+	int fd, rc;
+
+	if (!(victims = restart_member(rd, ours, "lockwarden", "victims", json_type_array)))
+		return -EINVAL;
+	for (size_t i = 0; i < json_object_array_length(victims); i++) {
+		struct json_object *o = json_object_array_get_idx(victims, i);
+		bool sent_kill;
+
+		if (restart_get_fd(rd, o, "lockwarden.victims", "pidfd", &fd) < 0 ||
+		    restart_get_int(rd, o, "lockwarden.victims", "pid", 1, INT32_MAX, &pid) < 0 ||
+		    restart_get_bool(rd, o, "lockwarden.victims", "sent_kill", &sent_kill) < 0)
+			return -EINVAL;
+		if ((rc = reaper_adopt(r, fd, pid, sent_kill)) < 0)
+			return restart_bad(rd, "lockwarden.victims", "pid %lld: %s", (long long)pid,
+					   strerror(-rc));
+	}
+	return 0;
+}

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "loop.h"
+#include "restart.h"
 
 struct reaper {
 	struct loop *loop;
@@ -38,5 +39,9 @@ int reaper_adopt_child(struct reaper *r, pid_t pid);
 void reaper_foreach(struct reaper *r, void (*fn)(int pidfd, pid_t pid, bool sent_kill, void *arg),
 		    void *arg);
 int reaper_adopt(struct reaper *r, int pidfd, pid_t pid, bool sent_kill);
+/* The same as lockwarden's "victims" in the restart state (see restart.h):
+ * each one's pidfd kept and taken over; -EINVAL at the first bad entry. */
+void reaper_save(struct reaper *r, struct restart_writer *rw);
+int reaper_restore(struct reaper *r, struct restart_reader *rd, struct json_object *ours);
 
 #endif

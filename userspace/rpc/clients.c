@@ -370,3 +370,200 @@ size_t clients_count(const struct client_table *t, enum client_kind kind)
 {
 	return t->count[kind];
 }
+
+/* ---- live upgrade ---- */
+
+static void client_save(const struct client *c, struct restart_writer *rw)
+{
+	struct jsonw *w = &rw->w;
+	char uuid[UUID_STR_LEN];
+
+	jw_object(w, NULL);
+	jw_int(w, "id", c->id);
+	jw_int(w, "auth", 0);
+	jw_bool(w, "auth_pending", false);
+	jw_bool(w, "readonly", false);
+	jw_int(w, "nrequests_max", 1);
+	jw_int(w, "conn_time", c->connect_time / 1000000000ull);
+	restart_put_sock(rw, "sock", c->src.fd, true, c->pid);
+	jw_object(w, "privateData");
+	if (c->kind == CLIENT_LOCK) {
+		uuid_format(c->owner_uuid, uuid);
+		jw_bool(w, "restricted", c->restricted);
+		jw_int(w, "ownerPid", (uint32_t)c->owner_pid);
+		jw_int(w, "ownerId", c->owner_id);
+		jw_str(w, "ownerName", c->owner_name ? c->owner_name : "");
+		jw_str(w, "ownerUUID", uuid);
+	}
+	jw_end(w);
+	jw_object(w, "lockwarden");
+	restart_put_b64(rw, "rx", &c->rx);
+	restart_put_b64(rw, "tx", &c->tx);
+	jw_int(w, "connect_time_ns", c->connect_time);
+	if (c->kind == CLIENT_LOCK && c->owner_id) {
+		/* Its owner's identity: what it was at REGISTER, not what
+		 * the pid names after the exec. */
+		jw_object(w, "owner");
+		jw_int(w, "start", c->ident.start == OWNERID_GONE ? -1 : (int64_t)c->ident.start);
+		jw_int(w, "pidfd", c->ident.pidfd);
+		jw_end(w);
+		if (c->ident.pidfd >= 0)
+			restart_keep(rw, c->ident.pidfd);
+	}
+	jw_end(w);
+	jw_end(w);
+}
+
+void clients_save(const struct client_table *t, enum client_kind kind,
+		  struct restart_writer *rw)
+{
+	struct client *c;
+
+	jw_array(&rw->w, "clients");
+	clients_foreach(t, c)
+		if (c->kind == kind)
+			client_save(c, rw);
+	jw_end(&rw->w);
+}
+
+void clients_save_next_id(const struct client_table *t, struct restart_writer *rw)
+{
+	jw_int(&rw->w, "next_client_id", t->next_id);
+}
+
+int clients_restore_next_id(struct client_table *t, struct restart_reader *r,
+			    struct json_object *server, const char *where)
+{
+	int64_t next;
+	int rc;
+
+	if ((rc = restart_get_opt_int(r, server, where, "next_client_id", 0, INT64_MAX, &next)) < 0)
+		return rc;
+	if (rc && (uint64_t)next > t->next_id)
+		t->next_id = next;
+	return 0;
+}
+
+static int parse_uuid(const char *s, uint8_t *u)
+{
+	for (int i = 0; i < LOCK_UUID_LEN; i++) {
+		unsigned int byte;
+
+		if (*s == '-')
+			s++;
+		if (sscanf(s, "%2x", &byte) != 1)
+			return -EINVAL;
+		u[i] = byte;
+		s += 2;
+	}
+	return *s ? -EINVAL : 0;
+}
+
+static int check_connected(int fd)
+{
+	int type = 0, domain = 0;
+	socklen_t len = sizeof(int);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+		return -errno;
+	if (type != SOCK_STREAM || domain != AF_UNIX || fd_is_listener(fd))
+		return -ENOTCONN;
+	return fd_set_nonblock(fd);
+}
+
+static int restore_private(struct restart_reader *r, struct client *c, struct json_object *priv,
+			   const char *where)
+{
+	const char *name, *uuid;
+	int64_t pid, id;
+
+	if (restart_get_bool(r, priv, where, "restricted", &c->restricted) < 0 ||
+	    restart_get_int(r, priv, where, "ownerPid", 0, UINT32_MAX, &pid) < 0 ||
+	    restart_get_int(r, priv, where, "ownerId", 0, UINT32_MAX, &id) < 0)
+		return -EINVAL;
+	c->owner_pid = (pid_t)pid;
+	c->owner_id = id;
+	if (!id)
+		return 0;	/* never registered: name and uuid are meaningless */
+	if (!(name = restart_get_str(r, priv, where, "ownerName")) ||
+	    !(uuid = restart_get_str(r, priv, where, "ownerUUID")))
+		return -EINVAL;
+	if (parse_uuid(uuid, c->owner_uuid) < 0)
+		return restart_bad(r, where, "malformed ownerUUID '%s'", uuid);
+	c->owner_name = xstrdup(name);
+	client_index_owner(c);
+	return 0;
+}
+
+/*
+ * The owner's identity as the old image took it at REGISTER; a state
+ * without one (virtlockd's) gets it taken now, from the process that has
+ * the pid now: the best there is.
+ */
+static int restore_ident(struct restart_reader *r, struct client *c, struct json_object *ext,
+			 const char *where)
+{
+	struct json_object *own;
+	int64_t start, fd;
+	int pidfd = -1;
+
+	if (!ext || !json_object_object_get_ex(ext, "owner", &own)) {
+		ownerid_take(&c->ident, c->src.fd, c->pid, c->owner_pid, NULL);
+		return 0;
+	}
+	if (!json_object_is_type(own, json_type_object) ||
+	    restart_get_int(r, own, where, "start", -1, INT64_MAX, &start) < 0 ||
+	    restart_get_int(r, own, where, "pidfd", -1, 1 << 20, &fd) < 0 ||
+	    (fd >= 0 && restart_get_fd(r, own, where, "pidfd", &pidfd) < 0))
+		return restart_bad(r, where, "malformed owner identity");
+	c->ident.pid = c->owner_pid;
+	c->ident.start = start < 0 ? OWNERID_GONE : (uint64_t)start;
+	c->ident.pidfd = pidfd;
+	return 0;
+}
+
+int client_restore(struct client_table *t, struct restart_reader *r, enum client_kind kind,
+		   struct json_object *o, const char *where, struct client **out)
+{
+	struct json_object *sock, *priv, *ext = NULL;
+	struct client *c;
+	int64_t id, tm;
+	int fd, rc;
+
+	if (restart_get_int(r, o, where, "id", 0, INT64_MAX, &id) < 0 ||
+	    !(sock = restart_member(r, o, where, "sock", json_type_object)) ||
+	    restart_get_fd(r, sock, where, "fd", &fd) < 0)
+		return -EINVAL;
+	if ((rc = check_connected(fd)) < 0)
+		return restart_bad(r, where, "inherited fd %d is not a connected UNIX socket: %s",
+				   fd, strerror(-rc));
+	if ((rc = clients_add(t, fd, kind, &c)) < 0)
+		return restart_bad(r, where, "cannot take over the connection on fd %d: %s",
+				   fd, strerror(-rc));
+	c->id = id;
+	if ((rc = restart_get_opt_int(r, o, where, "conn_time", 0, INT64_MAX / 1000000000, &tm)) < 0)
+		return rc;
+	if (rc)
+		c->connect_time = tm * 1000000000ull;
+	if (kind == CLIENT_LOCK) {
+		if (!(priv = restart_member(r, o, where, "privateData", json_type_object)) ||
+		    restore_private(r, c, priv, where) < 0)
+			return -EINVAL;
+	}
+	if (json_object_object_get_ex(o, "lockwarden", &ext)) {
+		const char *rx = restart_get_str(r, ext, where, "rx");
+		const char *tx = restart_get_str(r, ext, where, "tx");
+
+		if (!rx || !tx || restart_b64_decode(rx, &c->rx) < 0 ||
+		    restart_b64_decode(tx, &c->tx) < 0)
+			return restart_bad(r, where, "malformed buffered data");
+		if (restart_get_int(r, ext, where, "connect_time_ns", 0, INT64_MAX, &tm) < 0)
+			return -EINVAL;
+		c->connect_time = tm;
+	}
+	if (kind == CLIENT_LOCK && c->owner_id && restore_ident(r, c, ext, where) < 0)
+		return -EINVAL;
+	*out = c;
+	return 0;
+}

@@ -19,6 +19,7 @@
 #include "hashmap.h"
 #include "loop.h"
 #include "ownerid.h"
+#include "restart.h"
 #include "xdr.h"
 
 /* The largest frame accepted: libvirt's legacy payload limit. The lock
@@ -116,6 +117,26 @@ struct client *clients_owner(struct client_table *t, pid_t pid);
  * (no scan: this is on every REGISTER), or NULL. */
 const struct ownerid *clients_owner_ident(struct client_table *t, pid_t pid);
 size_t clients_count(const struct client_table *t, enum client_kind kind);
+
+/*
+ * Live upgrade. The clients of kind as their server's "clients", each as
+ * virtlockd saves a virNetServerClient (its lock owner in privateData),
+ * plus under "lockwarden" its unsent and unparsed bytes and its owner's
+ * identity as taken at REGISTER, whose pidfd the new image keeps.
+ */
+void clients_save(const struct client_table *t, enum client_kind kind,
+		  struct restart_writer *rw);
+/*
+ * Take over the client entry o of kind, its socket inherited, into *out.
+ * -EINVAL and the problem noted in r when it cannot be restored in full;
+ * a connection taken over before the problem stays open, not resumed.
+ */
+int client_restore(struct client_table *t, struct restart_reader *r, enum client_kind kind,
+		   struct json_object *o, const char *where, struct client **out);
+/* The table's next client id, as a server's "next_client_id". */
+void clients_save_next_id(const struct client_table *t, struct restart_writer *rw);
+int clients_restore_next_id(struct client_table *t, struct restart_reader *r,
+			    struct json_object *server, const char *where);
 
 #define clients_foreach(t, c) \
 	for ((c) = (t)->head; (c); (c) = (c)->next) if (!(c)->closing)

@@ -157,6 +157,17 @@ void listener_update(struct listener *l, bool below_limit)
 		log_warn("client limit reached on %s; new connections wait", l->path);
 }
 
+void listener_save(const struct listener *l, struct restart_writer *rw)
+{
+	restart_put_sock(rw, NULL, l->src.fd, false, 0);
+}
+
+int listener_restore_fd(struct restart_reader *r, struct json_object *sock, const char *where,
+			int *fd)
+{
+	return restart_get_fd(r, sock, where, "fd", fd);
+}
+
 int sockets_systemd_count(void)
 {
 	const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "loop.h"
+#include "restart.h"
 
 struct listener;
 
@@ -36,6 +37,12 @@ int listener_open(struct listener *l, struct loop *loop, int kind, const char *p
 void listener_close(struct listener *l, bool unlink_path);
 /* Accept only while below the kind's client limit. */
 void listener_update(struct listener *l, bool below_limit);
+
+/* Live upgrade: l's socket entry as virtlockd saves its service's one
+ * socket, and the inherited fd it names, claimed (see restart.h). */
+void listener_save(const struct listener *l, struct restart_writer *rw);
+int listener_restore_fd(struct restart_reader *r, struct json_object *sock, const char *where,
+			int *fd);
 
 /* How many fds systemd passed this process (LISTEN_PID is ours), from fd 3. */
 int sockets_systemd_count(void);
