@@ -124,11 +124,20 @@ status_lost() {
 print("\n".join(json.load(sys.stdin).get("lost_locks", [])))'
 }
 
-# reexec ACTION: a lost lock stays marked lost across a SIGUSR1 re-exec,
-# though the new image takes its lock again (the other holder let go
-# first): listed in the status, not probed, so neither reported nor
-# fenced again when the other holder takes it once more; a paused VM
-# stays stopped.
+# byte0_free PATH: no one holds a lock on byte 0 of PATH (a POSIX lock
+# taken and given back at once conflicts with any OFD lock there).
+byte0_free() {
+	python3 -c 'import fcntl, sys
+with open(sys.argv[1], "rb+") as f:
+    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 0)' "$1" 2>/dev/null
+}
+
+# reexec ACTION: a lost lock stays marked lost across a SIGUSR1 re-exec:
+# the new image does not take it again though the other holder let go
+# first (a server may have granted it to another host meanwhile), lists
+# it in the status, does not probe it, so neither reports nor fences it
+# again when the other holder takes it once more; a paused VM stays
+# stopped.
 lost_reexec() {
 	local action=$1
 
@@ -141,6 +150,7 @@ lost_reexec() {
 	reexec || return
 	[[ $(status_lost) == *"lock on $IMG lost"*"action: $action"* ]] ||
 		echo "after the re-exec the status does not list the lost lock: '$(status_lost)'"
+	byte0_free "$IMG" || echo "the new image took the lost lock on $IMG again"
 	"$YANK" "$DAEMON_PID" "$IMG" >"$OUT/yank.out" 2>&1 &
 	YANK_PID=$!
 	TRACKED_PIDS+=("$YANK_PID")

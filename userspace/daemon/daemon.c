@@ -58,6 +58,13 @@ static void resource_changed(void *data, struct lockspace *ls, struct resource *
 		daemon_update_idle(d);
 }
 
+static bool resource_lost(void *data, unsigned int id)
+{
+	struct daemon *d = data;
+
+	return leasecheck_marked_lost(d->leasecheck, id);
+}
+
 void daemon_hold_orphan(struct daemon *d, int fd, const char *path, const char *why,
 			bool restored)
 {
@@ -439,7 +446,9 @@ int daemon_init(struct daemon *d)
 		.closed = client_closed,
 	};
 	struct client_ops cops = ops;
-	struct lockspaces_ops lsops = { .changed = resource_changed, .data = d };
+	struct lockspaces_ops lsops = {
+		.changed = resource_changed, .lost = resource_lost, .data = d,
+	};
 	struct lw_err err = { 0 };
 	int rc;
 

@@ -630,3 +630,13 @@ int leasecheck_state_restore(struct leasecheck *lc, struct json_object *obj)
 	}
 	return 0;
 }
+
+bool leasecheck_marked_lost(struct leasecheck *lc, unsigned int id)
+{
+	char key[16];
+
+	if (!lc)
+		return false;
+	snprintf(key, sizeof(key), "%u", id);
+	return hashmap_get(&lc->marks, key) != NULL;
+}

@@ -75,5 +75,8 @@ struct json_object *leasecheck_lost(struct leasecheck *lc);
  */
 void leasecheck_state_save(struct leasecheck *lc, struct json_object *obj);
 int leasecheck_state_restore(struct leasecheck *lc, struct json_object *obj);
+/* Was resource id restored marked lost (not yet taken back by its entry)?
+ * Then its lock is not asserted again. NULL lc: no. */
+bool leasecheck_marked_lost(struct leasecheck *lc, unsigned int id);
 
 #endif

@@ -415,7 +415,10 @@ int lockspace_foreach(const struct lockspace *ls,
  * again on the same fd: a no-op for a lock we hold (an OFD lock through
  * this fd, or a POSIX lock of this process), a failure when another holder
  * has it, which means the inherited fd does not carry the lock the state
- * claims. The path only names it: what is there now may differ.
+ * claims. The path only names it: what is there now may differ. A lock
+ * found lost before (hooks.lost) is never asserted again: on a network
+ * filesystem the server may have granted it anew to another host since,
+ * and a fresh grant now would let a fenced VM resume on it.
  */
 int lockspace_adopt(struct lockspace *ls, struct resource *res, struct lw_err *err)
 {
@@ -442,7 +445,10 @@ int lockspace_adopt(struct lockspace *ls, struct resource *res, struct lw_err *e
 	}
 	res->dev = fst.st_dev;
 	res->ino = fst.st_ino;
-	if ((rc = byte0_lock(res, type)) < 0) {
+	if (res->id && ls->hooks.lost && ls->hooks.lost(ls->hooks.data, res->id)) {
+		log_warn("resource %s: its lock was found lost before the re-exec; keeping "
+			 "inherited fd %d without taking the lock again", res->path, res->fd);
+	} else if ((rc = byte0_lock(res, type)) < 0) {
 		lw_err_sys(err, ERR_FROM_LOCKSPACE, -rc,
 			   "Inherited fd %d of resource %s does not hold its %s %s lock",
 			   res->fd, res->path, res->posix ? "POSIX" : "OFD",

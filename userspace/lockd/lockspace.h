@@ -66,6 +66,9 @@ struct lockspace_hooks {
 	bool (*posix_keep)(void *data, struct resource *res);
 	void (*posix_gone)(void *data, dev_t dev, ino_t ino);
 	unsigned int (*next_id)(void *data);
+	/* An inherited resource whose lock was found lost before the re-exec:
+	 * adopted without asserting its lock again (see lockspace_adopt). */
+	bool (*lost)(void *data, unsigned int id);
 	void *data;
 };
 

@@ -57,6 +57,13 @@ static void posix_gone(void *data, dev_t dev, ino_t ino)
 	held_fds_close_parked(&s->held, dev, ino);
 }
 
+static bool lost(void *data, unsigned int id)
+{
+	struct lockspaces *s = data;
+
+	return s->ops.lost && s->ops.lost(s->ops.data, id);
+}
+
 static unsigned int next_id(void *data)
 {
 	struct lockspaces *s = data;
@@ -76,6 +83,7 @@ int lockspaces_init(struct lockspaces *s, const struct lockspaces_ops *ops,
 			.posix_keep = posix_keep,
 			.posix_gone = posix_gone,
 			.next_id = next_id,
+			.lost = lost,
 			.data = s,
 		},
 	};

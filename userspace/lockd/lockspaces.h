@@ -25,6 +25,7 @@
 struct lockspaces_ops {
 	void (*changed)(void *data, struct lockspace *ls, struct resource *res,
 			enum lockspace_event ev);
+	bool (*lost)(void *data, unsigned int id);	/* lockspace_hooks.lost */
 	void *data;
 };
 
