@@ -113,21 +113,17 @@ static void note_unclaimed(struct daemon *d)
 	closedir(dir);
 }
 
-static void mark_used(struct daemon *d, int fd)
+static void mark_used(int fd, void *arg)
 {
+	struct daemon *d = arg;
+
 	if (fd >= 0 && (fd_bits(d, fd) & RESTART_FD_CLAIMED))
 		restart_fds_mark(&d->inherited, fd, RESTART_FD_USED);
 }
 
-static int resource_used(struct lockspace *ls, struct resource *res, void *arg)
-{
-	mark_used(arg, res->fd);
-	return 0;
-}
-
 static void victim_used(int pidfd, pid_t pid, bool sent_kill, void *arg)
 {
-	mark_used(arg, pidfd);
+	mark_used(pidfd, arg);
 }
 
 /*
@@ -138,18 +134,13 @@ static void victim_used(int pidfd, pid_t pid, bool sent_kill, void *arg)
  */
 static void unclaim_unused(struct daemon *d)
 {
-	struct client *c;
-
-	lockspaces_foreach_resource(&d->spaces, resource_used, d);
-	for (size_t i = 0; i < d->spaces.held.n; i++)
-		mark_used(d, d->spaces.held.v[i].fd);
+	lockspaces_foreach_fd(&d->spaces, mark_used, d);
+	clients_foreach_fd(&d->clients, mark_used, d);
 	for (int k = 0; k < CLIENT_KINDS; k++)
 		if (d->listeners[k].path)
-			mark_used(d, d->listeners[k].src.fd);
-	clients_foreach(&d->clients, c)
-		mark_used(d, c->src.fd);
+			mark_used(d->listeners[k].src.fd, d);
 	reaper_foreach(&d->reaper, victim_used, d);
-	mark_used(d, d->pid_fd);
+	mark_used(d->pid_fd, d);
 	for (size_t fd = 0; fd < d->inherited.size; fd++)
 		if ((d->inherited.map[fd] & (RESTART_FD_CLAIMED | RESTART_FD_USED)) ==
 		    RESTART_FD_CLAIMED)

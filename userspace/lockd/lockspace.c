@@ -410,8 +410,10 @@ int lockspace_foreach(const struct lockspace *ls,
 }
 
 /*
- * Verify an inherited resource: its fd must be a file (the recorded inode,
- * when the state has one) and its lock must be held. The lock is asserted
+ * Take over an inherited resource (live upgrade); on success the lockspace
+ * owns res. The resource is the file its fd is: no recorded inode
+ * (virtlockd's state) takes the fd's, a recorded one must be the fd's; a
+ * renamed or deleted image is a warning. The lock is asserted
  * again on the same fd: a no-op for a lock we hold (an OFD lock through
  * this fd, or a POSIX lock of this process), a failure when another holder
  * has it, which means the inherited fd does not carry the lock the state
@@ -420,7 +422,7 @@ int lockspace_foreach(const struct lockspace *ls,
  * filesystem the server may have granted it anew to another host since,
  * and a fresh grant now would let a fenced VM resume on it.
  */
-int lockspace_adopt(struct lockspace *ls, struct resource *res, struct lw_err *err)
+static int lockspace_adopt(struct lockspace *ls, struct resource *res, struct lw_err *err)
 {
 	short type = (res->flags & LS_SHARED) ? F_RDLCK : F_WRLCK;
 	struct stat fst, pst;

@@ -97,15 +97,6 @@ int lockspace_foreach(const struct lockspace *ls,
 		      int (*fn)(struct lockspace *ls, struct resource *res, void *arg),
 		      void *arg);
 
-/*
- * Take over a resource whose lock is already held on res->fd (live
- * upgrade). The resource is the file the fd is: res->ino 0 (virtlockd's
- * state) takes the fd's inode, whatever is at the path now (a renamed or
- * deleted image is a warning); a recorded inode must be the fd's. Checks
- * that the fd holds the lock, else -errno and err, the fd left open. On
- * success the lockspace owns res.
- */
-int lockspace_adopt(struct lockspace *ls, struct resource *res, struct lw_err *err);
 /* Free a resource not (or no longer) in a lockspace; closes its fd. */
 void lockspace_resource_free(struct resource *res);
 
@@ -115,8 +106,10 @@ void lockspace_resource_free(struct resource *res);
  * [posix, dev, ino, id] under "lockwarden"), every lock fd kept.
  */
 void lockspace_save(struct lockspace *ls, struct restart_writer *rw, const char *key);
-/* Adopt each resource entry of the array resources (see lockspace_adopt);
- * one that cannot be is skipped, its lock, if named, kept as an orphan. */
+/* Adopt each resource entry of the array resources: each is the file its
+ * inherited fd is, whose lock the fd must still hold (a lock found lost
+ * before excepted: see lockspace_hooks.lost); one that cannot be is
+ * skipped, its lock, if named, kept as an orphan. */
 void lockspace_restore(struct lockspace *ls, struct restart_reader *r,
 		       struct json_object *resources, const char *where);
 /* A lockspace that cannot be had: each lock its resources name is kept as

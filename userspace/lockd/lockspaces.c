@@ -170,6 +170,28 @@ int lockspaces_foreach_resource(const struct lockspaces *s,
 	return lockspaces_foreach(s, visit_resources, &v);
 }
 
+struct fd_visit {
+	void (*fn)(int fd, void *arg);
+	void *arg;
+};
+
+static int visit_fd(struct lockspace *ls, struct resource *res, void *arg)
+{
+	struct fd_visit *v = arg;
+
+	v->fn(res->fd, v->arg);
+	return 0;
+}
+
+void lockspaces_foreach_fd(const struct lockspaces *s, void (*fn)(int fd, void *arg), void *arg)
+{
+	struct fd_visit v = { fn, arg };
+
+	lockspaces_foreach_resource(s, visit_fd, &v);
+	for (size_t i = 0; i < s->held.n; i++)
+		fn(s->held.v[i].fd, arg);
+}
+
 struct owner_release {
 	pid_t owner;
 	int held;

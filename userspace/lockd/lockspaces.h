@@ -64,6 +64,9 @@ int lockspaces_foreach_resource(const struct lockspaces *s,
 				int (*fn)(struct lockspace *ls, struct resource *res, void *arg),
 				void *arg);
 
+/* Visit every fd the set holds: each resource's and each held one. */
+void lockspaces_foreach_fd(const struct lockspaces *s, void (*fn)(int fd, void *arg), void *arg);
+
 /* Drop owner from every resource; returns how many resources it held. */
 int lockspaces_release_owner(struct lockspaces *s, pid_t owner);
 /* Does an adopted process-owned lock, or an orphan's (which may be one),

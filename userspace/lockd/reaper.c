@@ -166,7 +166,8 @@ void reaper_foreach(struct reaper *r, void (*fn)(int pidfd, pid_t pid, bool sent
 			fn(v->src.fd, v->pid, v->sent_kill, arg);
 }
 
-int reaper_adopt(struct reaper *r, int pidfd, pid_t pid, bool sent_kill)
+/* A victim of the image before, its pidfd inherited, followed to its end. */
+static int reaper_adopt(struct reaper *r, int pidfd, pid_t pid, bool sent_kill)
 {
 	struct victim *v = xcalloc(1, sizeof(*v));
 	int rc;

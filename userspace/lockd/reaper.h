@@ -34,11 +34,9 @@ void reaper_kill(struct reaper *r, int pidfd, pid_t pid);
  * waited for when it exits, so it does not linger as a zombie. */
 int reaper_adopt_child(struct reaper *r, pid_t pid);
 
-/* Live upgrade: visit each victim still being killed, and take one over
- * (its pidfd inherited) in the new image. */
+/* Visit each victim still being killed. */
 void reaper_foreach(struct reaper *r, void (*fn)(int pidfd, pid_t pid, bool sent_kill, void *arg),
 		    void *arg);
-int reaper_adopt(struct reaper *r, int pidfd, pid_t pid, bool sent_kill);
 /* The same as lockwarden's "victims" in the restart state (see restart.h):
  * each one's pidfd kept and taken over; -EINVAL at the first bad entry. */
 void reaper_save(struct reaper *r, struct restart_writer *rw);

@@ -567,3 +567,12 @@ int client_restore(struct client_table *t, struct restart_reader *r, enum client
 	*out = c;
 	return 0;
 }
+
+void clients_foreach_fd(const struct client_table *t, void (*fn)(int fd, void *arg), void *arg)
+{
+	for (struct client *c = t->head; c; c = c->next) {
+		fn(c->src.fd, arg);
+		if (c->ident.pidfd >= 0)
+			fn(c->ident.pidfd, arg);
+	}
+}

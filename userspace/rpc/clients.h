@@ -138,6 +138,9 @@ void clients_save_next_id(const struct client_table *t, struct restart_writer *r
 int clients_restore_next_id(struct client_table *t, struct restart_reader *r,
 			    struct json_object *server, const char *where);
 
+/* Visit every fd the table holds: connections and their owners' pidfds. */
+void clients_foreach_fd(const struct client_table *t, void (*fn)(int fd, void *arg), void *arg);
+
 #define clients_foreach(t, c) \
 	for ((c) = (t)->head; (c); (c) = (c)->next) if (!(c)->closing)
 
