@@ -16,6 +16,8 @@
  *       guardN    and 10000 more, lock files in the indirect lockspace DIR.
  *   guardbench owner IMAGE OP         as IMAGE's owner, OP alone.
  *   guardbench plain OP               OP alone, no daemon needed.
+ *   guardbench empty-lsm OP           OP with an empty lsm/file_open program
+ *                                     attached: the floor for any program there.
  *
  * OP: getppid, or open PATH. -w: wall time, not CPU time (see cpu_ns).
  * Prints "STATE=NS" per state.
@@ -24,6 +26,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <getopt.h>
@@ -148,19 +151,23 @@ static int new_lockspace(struct conn *c, const char *dir)
 	return flush(c, 1);
 }
 
-/* An empty program on tp_btf/sys_exit (r0 = 0; exit); returns its link. */
-static int empty_hook(void)
+/*
+ * An empty program (r0 = 0; exit) on a BTF hook: tp_btf/sys_exit (TRACING,
+ * BPF_TRACE_RAW_TP) or lsm/file_open (LSM, BPF_LSM_MAC); returns its link.
+ */
+static int empty_hook(enum bpf_prog_type type, enum bpf_attach_type attach, const char *hook)
 {
 	const struct bpf_insn insns[] = {
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
-	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP);
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach);
 	int prog, link;
 
-	opts.attach_btf_id = libbpf_find_vmlinux_btf_id("sys_exit", BPF_TRACE_RAW_TP);
-	prog = bpf_prog_load(BPF_PROG_TYPE_TRACING, "empty_sys_exit", "GPL", insns,
-			     ARRAY_SIZE(insns), &opts);
+	opts.attach_btf_id = libbpf_find_vmlinux_btf_id(hook, attach);
+	if ((int)opts.attach_btf_id < 0)
+		return opts.attach_btf_id;
+	prog = bpf_prog_load(type, "empty_hook", "GPL", insns, ARRAY_SIZE(insns), &opts);
 	if (prog < 0)
 		return prog;
 	link = bpf_raw_tracepoint_open(NULL, prog);
@@ -230,7 +237,7 @@ static int compare(const char *image, const char *dir, const char *path)
 		return fail("cannot register with the daemon", rc);
 	for (int r = 0; r < rounds; r++) {
 		best(&ns[NONE], round_ns(path));
-		if ((link = empty_hook()) < 0)
+		if ((link = empty_hook(BPF_PROG_TYPE_TRACING, BPF_TRACE_RAW_TP, "sys_exit")) < 0)
 			return fail("empty tp_btf/sys_exit program", link);
 		best(&ns[EMPTY], round_ns(path));
 		close(link);
@@ -251,19 +258,23 @@ static int compare(const char *image, const char *dir, const char *path)
 	return 0;
 }
 
-/* image: as its owner; NULL: alone. */
-static int single(const char *image, const char *path)
+/* image: as its owner; NULL: alone, under an empty lsm/file_open with lsm. */
+static int single(const char *image, bool lsm, const char *path)
 {
 	struct conn c = { 0 };
+	int rc, link = -1;
 	double ns = 0;
-	int rc;
 
 	if (image && ((rc = connect_owner(&c)) < 0 ||
 		      (rc = hold(&c, LOCK_PROC_ACQUIRE_RESOURCE, image, NULL)) < 0))
 		return fail("cannot lock the image as its owner", rc);
+	if (lsm && (link = empty_hook(BPF_PROG_TYPE_LSM, BPF_LSM_MAC, "file_open")) < 0)
+		return fail("empty lsm/file_open program", link);
 	for (int r = 0; r < rounds; r++)
 		best(&ns, round_ns(path));
-	printf("%s=%.1f\n", image ? "owner" : "plain", ns);
+	if (link >= 0)
+		close(link);
+	printf("%s=%.1f\n", image ? "owner" : lsm ? "empty_lsm" : "plain", ns);
 	return 0;
 }
 
@@ -293,10 +304,11 @@ int main(int argc, char **argv)
 		goto usage;
 	if (op == 4)
 		return compare(argv[2], argv[3], path);
-	if (op == 3 || !strcmp(mode, "plain"))
-		return single(op == 3 ? argv[2] : NULL, path);
+	if (op == 3 || !strcmp(mode, "plain") || !strcmp(mode, "empty-lsm"))
+		return single(op == 3 ? argv[2] : NULL, !strcmp(mode, "empty-lsm"), path);
 usage:
-	fprintf(stderr, "usage: %s [-w] [-r ROUNDS] compare IMAGE DIR OP | owner IMAGE OP | plain OP\n"
+	fprintf(stderr, "usage: %s [-w] [-r ROUNDS] compare IMAGE DIR OP | owner IMAGE OP | plain OP"
+		" | empty-lsm OP\n"
 		"  OP: getppid | open PATH\n", argv[0]);
 	return 2;
 }
