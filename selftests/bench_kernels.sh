@@ -2,8 +2,8 @@
 # Sourced by bench.sh: what refusing in the kernel costs, on Debian's
 # kernel in a guest (selftests/guest/), where lsm/file_open loads. The
 # owner's open+close of its own image (guardbench owner, CPU ns, best of
-# its rounds) with nothing guarded, under an empty lsm/file_open program
-# (the hook's own price: the floor for any program there), guarded under lsm
+# its rounds) with nothing guarded (and, in rounds between, under an empty
+# lsm/file_open program: the hook's own price, the floor), guarded under lsm
 # deny-write (the BPF monitor alone), guarded under fanotify deny-write
 # (fanotify alone); and a stray process's denied write open (wall ns per
 # open of 2000) against the same opens of an unguarded file. Ratios to the
@@ -26,14 +26,9 @@ section_kernels() {
 		echo "  (the guest failed: status $?)"
 }
 
-# The lowest of several "owner=NS" runs of guardbench.
+# guardbench owner's "owner=NS" lines (and with -e "empty_lsm=NS").
 kb_owner() {
-	"$BUILD/selftests/guardbench" -r 7 owner "$IMAGE" open "$IMAGE" | sed -n 's/^owner=//p'
-}
-
-# The same under an empty lsm/file_open program, no daemon.
-kb_empty() {
-	"$BUILD/selftests/guardbench" -r 7 empty-lsm open "$IMAGE" | sed -n 's/^empty_lsm=//p'
+	"$BUILD/selftests/guardbench" -r 7 "$@" owner "$IMAGE" open "$IMAGE"
 }
 
 # Wall ns per open of 2000 write opens of PATH by one stray process (a VM
@@ -52,7 +47,7 @@ kb_min() {
 }
 
 kernels_in_guest() {
-	local i name hook='' owner_records=0
+	local i name out hook='' owner_records=0
 	declare -A ns
 
 	IMAGE=/srv/bench/image
@@ -60,7 +55,6 @@ kernels_in_guest() {
 	: >"$IMAGE"
 	: >/srv/bench/plain
 	for ((i = 0; i < 3; i++)); do
-		ns[empty]=$(kb_min "$(kb_empty)" "${ns[empty]:-}")
 		for name in none lsm ${KB_BASE:+base} fan; do
 			case $name in
 			none) guard_daemon 'guard_monitors = [ ]' ;;
@@ -70,7 +64,13 @@ kernels_in_guest() {
 			fan) guard_daemon 'guard_monitors = [ "fanotify" ]' 'guard_policy = "deny-write"' ;;
 			esac || { echo "  $name: $DAEMON_ERR"; return; }
 			[ "$name" = lsm ] && hook=$GUARD_HOOK
-			ns[$name]=$(kb_min "$(kb_owner)" "${ns[$name]:-}")
+			if [ "$name" = none ]; then
+				out=$(kb_owner -e)
+				ns[empty]=$(kb_min "$(sed -n 's/^empty_lsm=//p' <<<"$out")" "${ns[empty]:-}")
+			else
+				out=$(kb_owner)
+			fi
+			ns[$name]=$(kb_min "$(sed -n 's/^owner=//p' <<<"$out")" "${ns[$name]:-}")
 			# Owner and stray alike in the initial pid namespace here
 			# (the program's fast path): the owner's opens must pass
 			# unrecorded.
@@ -90,7 +90,7 @@ kernels_in_guest() {
 	done
 	printf '  %-52s %10s %7s\n' "" "ns" "ratio"
 	printf '  %-52s %10s %7s\n' "owner's open+close, nothing guarded" "${ns[none]}" 1.00
-	printf '  %-52s %10s %7s\n' "owner's open+close, an empty lsm/file_open program" \
+	printf '  %-52s %10s %7s\n' "owner's open+close, nothing guarded, empty lsm prog" \
 		"${ns[empty]}" "$(ratio "${ns[empty]}" "${ns[none]}")"
 	printf '  %-52s %10s %7s\n' "owner's open+close, guarded, ${hook:-lsm?} deny-write" \
 		"${ns[lsm]}" "$(ratio "${ns[lsm]}" "${ns[none]}")"

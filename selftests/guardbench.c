@@ -14,10 +14,11 @@
  *                 with its own pid, IMAGE acquired in the default lockspace):
  *                 the daemon's monitors watch one image;
  *       guardN    and 10000 more, lock files in the indirect lockspace DIR.
- *   guardbench owner IMAGE OP         as IMAGE's owner, OP alone.
+ *   guardbench [-e] owner IMAGE OP    as IMAGE's owner, OP alone; -e: and
+ *                                     in the rounds between, under an empty
+ *                                     lsm/file_open program (empty_lsm=NS):
+ *                                     the floor for any program there.
  *   guardbench plain OP               OP alone, no daemon needed.
- *   guardbench empty-lsm OP           OP with an empty lsm/file_open program
- *                                     attached: the floor for any program there.
  *
  * OP: getppid, or open PATH. -w: wall time, not CPU time (see cpu_ns).
  * Prints "STATE=NS" per state.
@@ -182,6 +183,7 @@ static int empty_hook(enum bpf_prog_type type, enum bpf_attach_type attach, cons
  */
 static clockid_t clock_id = CLOCK_THREAD_CPUTIME_ID;
 static int rounds = ROUNDS;
+static bool empty_lsm;		/* -e */
 
 static uint64_t cpu_ns(void)
 {
@@ -258,23 +260,28 @@ static int compare(const char *image, const char *dir, const char *path)
 	return 0;
 }
 
-/* image: as its owner; NULL: alone, under an empty lsm/file_open with lsm. */
-static int single(const char *image, bool lsm, const char *path)
+/* image: as its owner; NULL: alone. */
+static int single(const char *image, const char *path)
 {
+	double ns = 0, empty_ns = 0;
 	struct conn c = { 0 };
-	int rc, link = -1;
-	double ns = 0;
+	int rc, link;
 
 	if (image && ((rc = connect_owner(&c)) < 0 ||
 		      (rc = hold(&c, LOCK_PROC_ACQUIRE_RESOURCE, image, NULL)) < 0))
 		return fail("cannot lock the image as its owner", rc);
-	if (lsm && (link = empty_hook(BPF_PROG_TYPE_LSM, BPF_LSM_MAC, "file_open")) < 0)
-		return fail("empty lsm/file_open program", link);
-	for (int r = 0; r < rounds; r++)
+	for (int r = 0; r < rounds; r++) {
 		best(&ns, round_ns(path));
-	if (link >= 0)
+		if (!empty_lsm)
+			continue;
+		if ((link = empty_hook(BPF_PROG_TYPE_LSM, BPF_LSM_MAC, "file_open")) < 0)
+			return fail("empty lsm/file_open program", link);
+		best(&empty_ns, round_ns(path));
 		close(link);
-	printf("%s=%.1f\n", image ? "owner" : lsm ? "empty_lsm" : "plain", ns);
+	}
+	printf("%s=%.1f\n", image ? "owner" : "plain", ns);
+	if (empty_lsm)
+		printf("empty_lsm=%.1f\n", empty_ns);
 	return 0;
 }
 
@@ -283,8 +290,10 @@ int main(int argc, char **argv)
 	const char *mode, *path = NULL;
 	int op;
 
-	for (int c; (c = getopt(argc, argv, "+wr:")) != -1;) {
-		if (c == 'w')
+	for (int c; (c = getopt(argc, argv, "+ewr:")) != -1;) {
+		if (c == 'e')
+			empty_lsm = true;
+		else if (c == 'w')
 			clock_id = CLOCK_MONOTONIC;
 		else if (c == 'r' && atoi(optarg) > 0)
 			rounds = atoi(optarg);
@@ -304,11 +313,10 @@ int main(int argc, char **argv)
 		goto usage;
 	if (op == 4)
 		return compare(argv[2], argv[3], path);
-	if (op == 3 || !strcmp(mode, "plain") || !strcmp(mode, "empty-lsm"))
-		return single(op == 3 ? argv[2] : NULL, !strcmp(mode, "empty-lsm"), path);
+	if (op == 3 || !strcmp(mode, "plain"))
+		return single(op == 3 ? argv[2] : NULL, path);
 usage:
-	fprintf(stderr, "usage: %s [-w] [-r ROUNDS] compare IMAGE DIR OP | owner IMAGE OP | plain OP"
-		" | empty-lsm OP\n"
+	fprintf(stderr, "usage: %s [-ew] [-r ROUNDS] compare IMAGE DIR OP | owner IMAGE OP | plain OP\n"
 		"  OP: getppid | open PATH\n", argv[0]);
 	return 2;
 }
