@@ -143,16 +143,17 @@ static __always_inline __u32 tgid_nr(struct task_struct *task)
 }
 
 /* The current process's: in the initial pid namespace (a daemon run by
- * systemd) the helper's, with no walk of the pid's levels. */
+ * systemd) the task's own tgid, a load, with no walk of the pid's levels. */
 static __always_inline __u32 current_tgid(struct task_struct *task)
 {
-	return pidns_ino == PROC_PID_INIT_INO ? bpf_get_current_pid_tgid() >> 32 : tgid_nr(task);
+	return pidns_ino == PROC_PID_INIT_INO ? task->tgid : tgid_nr(task);
 }
 
-/* When the process started, as /proc/PID/stat says it. */
+/* When the current process started, as /proc/PID/stat says it: loads
+ * through the task the verifier knows, no helper call. */
 static __always_inline __u64 start_ticks(struct task_struct *task)
 {
-	return BPF_CORE_READ(task, group_leader, start_boottime) / (1000000000ULL / OW_USER_HZ);
+	return task->group_leader->start_boottime / (1000000000ULL / OW_USER_HZ);
 }
 
 /* The start time is read only for a tgid that matches: the owner's own
@@ -270,49 +271,69 @@ static __always_inline void syscall_args(struct ow_event *e, struct file *file,
 /* What a hook saw: an open or a truncate of an inode. */
 struct sighting {
 	struct file *file;		/* NULL: a truncate by path */
-	struct inode *inode;		/* NULL: not known (truncate(2) at its exit) */
 	struct pt_regs *regs;		/* the syscall it is in; NULL: none */
 	long nr;
+	struct ow_key key;		/* the inode's, when known */
 	enum ow_hook hook;
 	__u32 ev_flags;			/* OW_EV_TRUNCATE, OW_EV_BY_PATH */
+	bool known;			/* false: truncate(2) at its exit, inode gone */
+	bool lazy_regs;			/* regs, nr: the current task's, read to record */
 	bool enforce;			/* the hook can refuse */
 	bool write;			/* the file's mode or O_TRUNC, or a truncate */
 };
 
+/* The key of an inode the verifier knows (a hook's argument): plain
+ * loads, no helper call, as every open of every file pays for them. */
+static __always_inline struct ow_key inode_key(struct inode *inode)
+{
+	return (struct ow_key){ .dev = inode->i_sb->s_dev, .ino = inode->i_ino };
+}
+
+/* The syscall the current task is in, for the hooks that see the file. */
+static __always_inline void in_task(struct sighting *s)
+{
+	s->regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	s->nr = s->regs ? (long)SYSCALL_NR(s->regs) : -1;
+}
+
 /*
  * Record what s saw if the inode is guarded and the opener no owner;
  * returns -EPERM when s can refuse and the inode's policy says so.
+ * The common cases leave first, with the fewest helper calls: an
+ * unguarded inode after one map lookup, its owner after one more call
+ * (the task) and a start time read only on a tgid match.
  */
 static __always_inline int report(struct sighting *s)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	__u64 ugid = bpf_get_current_uid_gid();
-	/* Not s->... in the CO-RE macros: they would relocate struct sighting. */
-	struct pt_regs *regs = s->regs;
-	struct file *file = s->file;
-	struct ow_key key = {};
+	struct task_struct *task;
 	struct ow_stats *st;
 	struct ow_value *v = NULL;
 	struct ow_event *e;
 	struct file *exe;
+	struct pt_regs *regs;
+	struct file *file;
 	__u32 tgid, zero = 0;
 	int verdict = 0;
+	__u64 ugid;
 
-	if (s->inode) {
-		struct inode *inode = s->inode;
-
-		key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
-		key.ino = BPF_CORE_READ(inode, i_ino);
-		v = bpf_map_lookup_elem(&guarded, &key);
+	if (s->known) {
+		v = bpf_map_lookup_elem(&guarded, &s->key);
 		if (!v)
 			return 0;
 	}
+	task = bpf_get_current_task_btf();
 	tgid = current_tgid(task);
 	if (v && ((tgid == daemon_tgid && !(v->flags & OW_PROBE)) ||
 		  owned_by(v, tgid, task) || vm_joins(v, tgid, task)))
 		return 0;
 	if (!v && tgid == daemon_tgid)
 		return 0;
+	if (s->lazy_regs)
+		in_task(s);
+	/* Not s->... in the CO-RE macros: they would relocate struct sighting. */
+	regs = s->regs;
+	file = s->file;
+	ugid = bpf_get_current_uid_gid();
 	exe = BPF_CORE_READ(task, mm, exe_file);
 	if (v && s->enforce && policy_denies(v, s->write) && !allowed((__u32)ugid, exe))
 		verdict = -EPERM;
@@ -325,8 +346,8 @@ static __always_inline int report(struct sighting *s)
 		return verdict;
 	}
 	e->boot_ns = bpf_ktime_get_boot_ns();
-	e->dev = key.dev;
-	e->ino = key.ino;
+	e->dev = s->key.dev;
+	e->ino = s->key.ino;
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->exe_dev = exe ? BPF_CORE_READ(exe, f_inode, i_sb, s_dev) : 0;
 	e->exe_ino = exe ? BPF_CORE_READ(exe, f_inode, i_ino) : 0;
@@ -367,25 +388,19 @@ static __always_inline int report(struct sighting *s)
 	return verdict;
 }
 
-/* The syscall the current task is in, for the hooks that see the file. */
-static __always_inline void in_task(struct sighting *s)
-{
-	s->regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	s->nr = s->regs ? (long)SYSCALL_NR(s->regs) : -1;
-}
-
 SEC("lsm/file_open")
 int BPF_PROG(ow_file_open, struct file *file)
 {
 	struct sighting s = {
 		.file = file,
-		.inode = file->f_inode,
+		.key = inode_key(file->f_inode),
 		.hook = OW_HOOK_LSM,
+		.known = true,
+		.lazy_regs = true,
 		.enforce = true,
 		.write = (file->f_mode & FMODE_WRITE) || (file->f_flags & O_TRUNC),
 	};
 
-	in_task(&s);
 	return report(&s);
 }
 
@@ -394,9 +409,10 @@ int BPF_PROG(ow_file_open, struct file *file)
 static __always_inline int truncating(struct inode *inode, enum ow_hook hook)
 {
 	struct sighting s = {
-		.inode = inode,
+		.key = inode_key(inode),
 		.hook = hook,
 		.ev_flags = OW_EV_TRUNCATE,
+		.known = true,
 		.enforce = true,
 		.write = true,
 	};
@@ -411,7 +427,7 @@ static __always_inline int truncating(struct inode *inode, enum ow_hook hook)
 SEC("lsm/path_truncate")
 int BPF_PROG(ow_path_truncate, const struct path *path)
 {
-	return truncating(BPF_CORE_READ(path, dentry, d_inode), OW_HOOK_PATH_TRUNCATE);
+	return truncating(path->dentry->d_inode, OW_HOOK_PATH_TRUNCATE);
 }
 
 /* ftruncate(2) from 6.2 on. */
@@ -426,13 +442,14 @@ int BPF_PROG(ow_vfs_open, const struct path *path, struct file *file, int ret)
 {
 	struct sighting s = {
 		.file = file,
-		.inode = file->f_inode,
+		.key = inode_key(file->f_inode),
 		.hook = OW_HOOK_FEXIT,
+		.known = true,
+		.lazy_regs = true,
 	};
 
 	if (ret)
 		return 0;
-	in_task(&s);
 	report(&s);
 	return 0;
 }
@@ -460,6 +477,7 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(ow_sys_exit, struct pt_regs *regs, long ret)
 {
 	struct sighting s;
+	struct inode *inode;
 	struct file *file;
 	long nr;
 
@@ -484,8 +502,12 @@ int BPF_PROG(ow_sys_exit, struct pt_regs *regs, long ret)
 	file = fd_file(nr == NR_ftruncate ? (long)PT_REGS_PARM1_CORE_SYSCALL(regs) : ret);
 	if (!file)
 		return 0;
+	/* Read, not loaded: the fd table's slot gave a plain address. */
+	inode = BPF_CORE_READ(file, f_inode);
 	s.file = file;
-	s.inode = BPF_CORE_READ(file, f_inode);
+	s.key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	s.key.ino = BPF_CORE_READ(inode, i_ino);
+	s.known = true;
 	if (nr == NR_ftruncate)
 		s.ev_flags = OW_EV_TRUNCATE;
 	return report(&s);

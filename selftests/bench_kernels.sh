@@ -2,24 +2,33 @@
 # Sourced by bench.sh: what refusing in the kernel costs, on Debian's
 # kernel in a guest (selftests/guest/), where lsm/file_open loads. The
 # owner's open+close of its own image (guardbench owner, CPU ns, best of
-# its rounds) with nothing guarded, guarded under lsm deny-write (the BPF
-# monitor alone), guarded under fanotify deny-write (fanotify alone); and a
-# stray process's denied write open (wall ns per open of 2000) against the
-# same opens of an unguarded file. Ratios to the unguarded figure.
+# its rounds) with nothing guarded (and, in rounds between, under an empty
+# lsm/file_open program: the hook's own price, the floor), guarded under lsm
+# deny-write (the BPF monitor alone), guarded under fanotify deny-write
+# (fanotify alone); and a stray process's denied write open (wall ns per
+# open of 2000) against the same opens of an unguarded file. Ratios to the
+# unguarded figure. env KB_BASE: another build's lockwardend (under $BUILD,
+# which the guest sees), its lsm deny-write measured in the same rounds.
+# env KB_ICOUNT=1: one vCPU whose clock counts instructions (QEMU -icount),
+# so the figures are instructions, which the host's load does not move.
 # Run on the host it boots the guest and runs itself there (LWGUEST=1).
 
 section_kernels() {
+	local clock=TCG guest=(-t 900)
+
+	[ -n "${KB_ICOUNT:-}" ] && clock='TCG -icount' guest=(-t 2400 -c 1 -q "-icount shift=0")
 	echo "== guard enforcement on $(apt-cache depends linux-image-amd64 2>/dev/null |
-		awk '$1 == "Depends:" { print $2; exit }') (guest, TCG): ns per operation"
-	"$SELFTESTS/guest/guest.sh" -t 900 -e "BUILD=$BUILD" -- unshare -m -- bash -c '
+		awk '$1 == "Depends:" { print $2; exit }') (guest, $clock): ns per operation"
+	"$SELFTESTS/guest/guest.sh" "${guest[@]}" -e "BUILD=$BUILD" ${KB_BASE:+-e "KB_BASE=$KB_BASE"} \
+		-- unshare -m -- bash -c '
 		mount -t tmpfs lw-run /run && mount -t tmpfs lw-srv /srv &&
 		exec bash "$0"' "$SELFTESTS/bench_kernels.sh" ||
 		echo "  (the guest failed: status $?)"
 }
 
-# The lowest of several "owner=NS" runs of guardbench.
+# guardbench owner's "owner=NS" lines (and with -e "empty_lsm=NS").
 kb_owner() {
-	"$BUILD/selftests/guardbench" -r 7 owner "$IMAGE" open "$IMAGE" | sed -n 's/^owner=//p'
+	"$BUILD/selftests/guardbench" -r 7 "$@" owner "$IMAGE" open "$IMAGE"
 }
 
 # Wall ns per open of 2000 write opens of PATH by one stray process (a VM
@@ -38,7 +47,7 @@ kb_min() {
 }
 
 kernels_in_guest() {
-	local i name hook='' owner_records=0
+	local i name out hook='' owner_records=0
 	declare -A ns
 
 	IMAGE=/srv/bench/image
@@ -46,14 +55,22 @@ kernels_in_guest() {
 	: >"$IMAGE"
 	: >/srv/bench/plain
 	for ((i = 0; i < 3; i++)); do
-		for name in none lsm fan; do
+		for name in none lsm ${KB_BASE:+base} fan; do
 			case $name in
 			none) guard_daemon 'guard_monitors = [ ]' ;;
+			base) LOCKWARDEND=$KB_BASE guard_daemon 'guard_monitors = [ "bpf" ]' \
+				'guard_policy = "deny-write"' ;;
 			lsm) guard_daemon 'guard_monitors = [ "bpf" ]' 'guard_policy = "deny-write"' ;;
 			fan) guard_daemon 'guard_monitors = [ "fanotify" ]' 'guard_policy = "deny-write"' ;;
 			esac || { echo "  $name: $DAEMON_ERR"; return; }
 			[ "$name" = lsm ] && hook=$GUARD_HOOK
-			ns[$name]=$(kb_min "$(kb_owner)" "${ns[$name]:-}")
+			if [ "$name" = none ]; then
+				out=$(kb_owner -e)
+				ns[empty]=$(kb_min "$(sed -n 's/^empty_lsm=//p' <<<"$out")" "${ns[empty]:-}")
+			else
+				out=$(kb_owner)
+			fi
+			ns[$name]=$(kb_min "$(sed -n 's/^owner=//p' <<<"$out")" "${ns[$name]:-}")
 			# Owner and stray alike in the initial pid namespace here
 			# (the program's fast path): the owner's opens must pass
 			# unrecorded.
@@ -73,8 +90,12 @@ kernels_in_guest() {
 	done
 	printf '  %-52s %10s %7s\n' "" "ns" "ratio"
 	printf '  %-52s %10s %7s\n' "owner's open+close, nothing guarded" "${ns[none]}" 1.00
+	printf '  %-52s %10s %7s\n' "owner's open+close, nothing guarded, empty lsm prog" \
+		"${ns[empty]}" "$(ratio "${ns[empty]}" "${ns[none]}")"
 	printf '  %-52s %10s %7s\n' "owner's open+close, guarded, ${hook:-lsm?} deny-write" \
 		"${ns[lsm]}" "$(ratio "${ns[lsm]}" "${ns[none]}")"
+	[ -n "${KB_BASE:-}" ] && printf '  %-52s %10s %7s\n' "  the same, $KB_BASE" \
+		"${ns[base]}" "$(ratio "${ns[base]}" "${ns[none]}")"
 	printf '  %-52s %10s %7s\n' "owner's open+close, guarded, fanotify deny-write" \
 		"${ns[fan]}" "$(ratio "${ns[fan]}" "${ns[none]}")"
 	printf '  %-52s %10s %7s\n' "stray write open, unguarded file (wall)" "${ns[plain]}" 1.00

@@ -14,7 +14,10 @@
  *                 with its own pid, IMAGE acquired in the default lockspace):
  *                 the daemon's monitors watch one image;
  *       guardN    and 10000 more, lock files in the indirect lockspace DIR.
- *   guardbench owner IMAGE OP         as IMAGE's owner, OP alone.
+ *   guardbench [-e] owner IMAGE OP    as IMAGE's owner, OP alone; -e: and
+ *                                     in the rounds between, under an empty
+ *                                     lsm/file_open program (empty_lsm=NS):
+ *                                     the floor for any program there.
  *   guardbench plain OP               OP alone, no daemon needed.
  *
  * OP: getppid, or open PATH. -w: wall time, not CPU time (see cpu_ns).
@@ -24,6 +27,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <getopt.h>
@@ -148,19 +152,23 @@ static int new_lockspace(struct conn *c, const char *dir)
 	return flush(c, 1);
 }
 
-/* An empty program on tp_btf/sys_exit (r0 = 0; exit); returns its link. */
-static int empty_hook(void)
+/*
+ * An empty program (r0 = 0; exit) on a BTF hook: tp_btf/sys_exit (TRACING,
+ * BPF_TRACE_RAW_TP) or lsm/file_open (LSM, BPF_LSM_MAC); returns its link.
+ */
+static int empty_hook(enum bpf_prog_type type, enum bpf_attach_type attach, const char *hook)
 {
 	const struct bpf_insn insns[] = {
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
-	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP);
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach);
 	int prog, link;
 
-	opts.attach_btf_id = libbpf_find_vmlinux_btf_id("sys_exit", BPF_TRACE_RAW_TP);
-	prog = bpf_prog_load(BPF_PROG_TYPE_TRACING, "empty_sys_exit", "GPL", insns,
-			     ARRAY_SIZE(insns), &opts);
+	opts.attach_btf_id = libbpf_find_vmlinux_btf_id(hook, attach);
+	if ((int)opts.attach_btf_id < 0)
+		return opts.attach_btf_id;
+	prog = bpf_prog_load(type, "empty_hook", "GPL", insns, ARRAY_SIZE(insns), &opts);
 	if (prog < 0)
 		return prog;
 	link = bpf_raw_tracepoint_open(NULL, prog);
@@ -175,6 +183,7 @@ static int empty_hook(void)
  */
 static clockid_t clock_id = CLOCK_THREAD_CPUTIME_ID;
 static int rounds = ROUNDS;
+static bool empty_lsm;		/* -e */
 
 static uint64_t cpu_ns(void)
 {
@@ -230,7 +239,7 @@ static int compare(const char *image, const char *dir, const char *path)
 		return fail("cannot register with the daemon", rc);
 	for (int r = 0; r < rounds; r++) {
 		best(&ns[NONE], round_ns(path));
-		if ((link = empty_hook()) < 0)
+		if ((link = empty_hook(BPF_PROG_TYPE_TRACING, BPF_TRACE_RAW_TP, "sys_exit")) < 0)
 			return fail("empty tp_btf/sys_exit program", link);
 		best(&ns[EMPTY], round_ns(path));
 		close(link);
@@ -254,16 +263,25 @@ static int compare(const char *image, const char *dir, const char *path)
 /* image: as its owner; NULL: alone. */
 static int single(const char *image, const char *path)
 {
+	double ns = 0, empty_ns = 0;
 	struct conn c = { 0 };
-	double ns = 0;
-	int rc;
+	int rc, link;
 
 	if (image && ((rc = connect_owner(&c)) < 0 ||
 		      (rc = hold(&c, LOCK_PROC_ACQUIRE_RESOURCE, image, NULL)) < 0))
 		return fail("cannot lock the image as its owner", rc);
-	for (int r = 0; r < rounds; r++)
+	for (int r = 0; r < rounds; r++) {
 		best(&ns, round_ns(path));
+		if (!empty_lsm)
+			continue;
+		if ((link = empty_hook(BPF_PROG_TYPE_LSM, BPF_LSM_MAC, "file_open")) < 0)
+			return fail("empty lsm/file_open program", link);
+		best(&empty_ns, round_ns(path));
+		close(link);
+	}
 	printf("%s=%.1f\n", image ? "owner" : "plain", ns);
+	if (empty_lsm)
+		printf("empty_lsm=%.1f\n", empty_ns);
 	return 0;
 }
 
@@ -272,8 +290,10 @@ int main(int argc, char **argv)
 	const char *mode, *path = NULL;
 	int op;
 
-	for (int c; (c = getopt(argc, argv, "+wr:")) != -1;) {
-		if (c == 'w')
+	for (int c; (c = getopt(argc, argv, "+ewr:")) != -1;) {
+		if (c == 'e')
+			empty_lsm = true;
+		else if (c == 'w')
 			clock_id = CLOCK_MONOTONIC;
 		else if (c == 'r' && atoi(optarg) > 0)
 			rounds = atoi(optarg);
@@ -296,7 +316,7 @@ int main(int argc, char **argv)
 	if (op == 3 || !strcmp(mode, "plain"))
 		return single(op == 3 ? argv[2] : NULL, path);
 usage:
-	fprintf(stderr, "usage: %s [-w] [-r ROUNDS] compare IMAGE DIR OP | owner IMAGE OP | plain OP\n"
+	fprintf(stderr, "usage: %s [-ew] [-r ROUNDS] compare IMAGE DIR OP | owner IMAGE OP | plain OP\n"
 		"  OP: getppid | open PATH\n", argv[0]);
 	return 2;
 }
