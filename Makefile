@@ -126,16 +126,40 @@ $(BUILD)/lockwardend: $(BUILD)/obj/daemon/main.o $(LINK_ALL)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(LIBS) -o $@
 
-$(BUILD)/%: tools/%.c $(LINK_ALL)
+# The layers each tool and test program links, highest first, so that a
+# change in a layer relinks only the programs that use it. config.c (the
+# daemon's config, which lockwarden-audit and test_guardpolicy read) checks
+# guard and leasecheck keys, and leasecheck.c needs the daemon: so those two
+# link every layer.
+LINK_lockwardenctl	:= audit rpc lib
+LINK_lockwarden-audit	:= daemon guard lockd audit rpc lib
+LINK_test_guardpolicy	:= daemon guard lockd audit rpc lib
+LINK_auditbench		:= audit lib
+LINK_libbench		:= lib
+LINK_guardbench		:= rpc lib
+LINK_loadgen		:= rpc lib
+LINK_nullresponder	:= rpc lib
+LINK_rpcprobe		:= rpc lib
+LINK_hashbench		:= lib
+LINK_guardopen		:=
+LINK_leaseprobe		:=
+LINK_lockyank		:=
+LINK_sockact		:=
+LINKED	:= $(TOOLS) $(filter-out $(PLUGIN_TESTS) $(BUILD)/selftests/fuseblock,$(TESTS))
+$(foreach p,$(LINKED),$(if $(filter undefined,$(origin LINK_$(notdir $(p)))),\
+	$(error $(p): no LINK_$(notdir $(p)) in the Makefile: the layers it links)))
+$(foreach p,$(LINKED),$(eval $(p): $(LINK_$(notdir $(p)):%=$(BUILD)/lib/liblw%.a)))
+
+$(BUILD)/%: tools/%.c
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ALL_LDFLAGS) $< $(LINK_ALL) $(LIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ALL_LDFLAGS) $< $(filter %.a,$^) $(LIBS) -o $@
 
 # The libraries the hand-written pieces are measured against (make bench).
-$(BUILD)/selftests/libbench: selftests/libbench.c $(LINK_ALL)
+$(BUILD)/selftests/libbench: selftests/libbench.c
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(shell pkg-config --cflags glib-2.0 libtirpc) \
-		$(ALL_LDFLAGS) $< $(LINK_ALL) $(shell pkg-config --libs glib-2.0 libtirpc) -o $@
+		$(ALL_LDFLAGS) $< $(filter %.a,$^) $(shell pkg-config --libs glib-2.0 libtirpc) -o $@
 
 $(PLUGIN_TESTS): $(BUILD)/selftests/%: selftests/%.c selftests/lockd_plugin.c selftests/lockd_plugin.h
 	$(call msg,LINK,$@)
@@ -155,10 +179,10 @@ $(BUILD)/selftests/fuseblock: selftests/fuseblock.c
 	$(Q)$(CC) $(ALL_CFLAGS) $$(pkg-config --cflags fuse3) $(ALL_LDFLAGS) $< \
 		$$(pkg-config --libs fuse3) -o $@
 
-$(BUILD)/selftests/%: selftests/%.c $(LINK_ALL)
+$(BUILD)/selftests/%: selftests/%.c
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ALL_LDFLAGS) $< $(LINK_ALL) $(LIBS) -luring -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ALL_LDFLAGS) $< $(filter %.a,$^) $(LIBS) -luring -o $@
 
 $(BUILD)/fuzz/obj/%.o: userspace/%.c | $(SKELS)
 	$(call msg,CC,$@)
