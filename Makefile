@@ -9,6 +9,8 @@
 #   make fuzz       run each libFuzzer target FUZZ_SECONDS (60) seconds
 #   make test-hosts two Debian-kernel guests as two hosts sharing NFSv4.2
 #   make bench      print benchmark figures against virtlockd and baselines
+#                   (T="cycles load": those sections; BASE=<rev>: that
+#                   revision's lockwardend too, after / before)
 #   make run        install deps, build, run lockwardend in the foreground
 #   make install    DESTDIR=... PREFIX=/usr
 #   make deb        the Debian package, in $(BUILD)/deb/ (DEB_VERSION=... to override)
@@ -212,8 +214,27 @@ test-libvirt: deps all
 	$(Q)BUILD=$(abspath $(BUILD)) SUITE=libvirt TEST_TIMEOUT=$${TEST_TIMEOUT:-600} \
 		bash selftests/run.sh $(T)
 
-bench: deps all
-	$(Q)BUILD=$(abspath $(BUILD)) bash selftests/bench.sh
+# make bench BASE=<rev>: that revision's lockwardend measured alongside
+# ours, built once (git archive, then its own make) in $(BUILD)/base-<rev>/.
+ifneq ($(BASE),)
+BASE_REV := $(shell git rev-parse --short=12 --verify -q '$(BASE)^{commit}')
+ifeq ($(BASE_REV),)
+$(error BASE=$(BASE): not a commit of this repository)
+endif
+BASE_DIR := $(abspath $(BUILD))/base-$(BASE_REV)
+BASE_LOCKWARDEND := $(BASE_DIR)/build/lockwardend
+
+$(BASE_LOCKWARDEND):
+	$(call msg,BASE,$(BASE_REV) in $(BASE_DIR))
+	$(Q)rm -rf $(BASE_DIR)/src && mkdir -p $(BASE_DIR)/src
+	$(Q)git archive $(BASE_REV) | tar -x -C $(BASE_DIR)/src
+	$(Q)env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(MAKE) -C $(BASE_DIR)/src -j2 \
+		BUILD=$(BASE_DIR)/build $@ >$(BASE_DIR)/make.log 2>&1 || \
+		{ tail -n 20 $(BASE_DIR)/make.log; exit 1; }
+endif
+
+bench: deps all $(BASE_LOCKWARDEND)
+	$(Q)BUILD=$(abspath $(BUILD)) LOCKWARDEND_BASE=$(BASE_LOCKWARDEND) bash selftests/bench.sh $(T)
 
 run: deps all
 	$(BUILD)/lockwardend -v

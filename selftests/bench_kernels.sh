@@ -90,6 +90,4 @@ if [ "${LWGUEST:-}" = 1 ]; then
 		awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
 	}
 	kernels_in_guest
-else
-	section_kernels
 fi

@@ -39,7 +39,7 @@ gb() {
 }
 
 section_monitors() {
-	local hook= i s op k m mode lines
+	local hook='' i s op k m mode lines
 	declare -A ns
 
 	# Three times in turn: no daemon at all, then the daemon's states,
@@ -105,5 +105,3 @@ section_monitors() {
 		echo
 	done
 }
-
-section_monitors
