@@ -11,6 +11,7 @@
 section_kernels() {
 	echo "== guard enforcement on $(apt-cache depends linux-image-amd64 2>/dev/null |
 		awk '$1 == "Depends:" { print $2; exit }') (guest, TCG): ns per operation"
+	no_base "one guest boot measures this tree's daemon; compare two runs of make bench T=kernels"
 	"$SELFTESTS/guest/guest.sh" -t 900 -e "BUILD=$BUILD" -- unshare -m -- bash -c '
 		mount -t tmpfs lw-run /run && mount -t tmpfs lw-srv /srv &&
 		exec bash "$0"' "$SELFTESTS/bench_kernels.sh" ||
