@@ -9,6 +9,8 @@
 #   make fuzz       run each libFuzzer target FUZZ_SECONDS (60) seconds
 #   make test-hosts two Debian-kernel guests as two hosts sharing NFSv4.2
 #   make bench      print benchmark figures against virtlockd and baselines
+#                   (T="cycles load": those sections; BASE=<rev>: that
+#                   revision's lockwardend too, after / before)
 #   make run        install deps, build, run lockwardend in the foreground
 #   make install    DESTDIR=... PREFIX=/usr
 #   make deb        the Debian package, in $(BUILD)/deb/ (DEB_VERSION=... to override)
@@ -126,16 +128,40 @@ $(BUILD)/lockwardend: $(BUILD)/obj/daemon/main.o $(LINK_ALL)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(LIBS) -o $@
 
-$(BUILD)/%: tools/%.c $(LINK_ALL)
+# The layers each tool and test program links, highest first, so that a
+# change in a layer relinks only the programs that use it. config.c (the
+# daemon's config, which lockwarden-audit and test_guardpolicy read) checks
+# guard and leasecheck keys, and leasecheck.c needs the daemon: so those two
+# link every layer.
+LINK_lockwardenctl	:= audit rpc lib
+LINK_lockwarden-audit	:= daemon guard lockd audit rpc lib
+LINK_test_guardpolicy	:= daemon guard lockd audit rpc lib
+LINK_auditbench		:= audit lib
+LINK_libbench		:= lib
+LINK_guardbench		:= rpc lib
+LINK_loadgen		:= rpc lib
+LINK_nullresponder	:= rpc lib
+LINK_rpcprobe		:= rpc lib
+LINK_hashbench		:= lib
+LINK_guardopen		:=
+LINK_leaseprobe		:=
+LINK_lockyank		:=
+LINK_sockact		:=
+LINKED	:= $(TOOLS) $(filter-out $(PLUGIN_TESTS) $(BUILD)/selftests/fuseblock,$(TESTS))
+$(foreach p,$(LINKED),$(if $(filter undefined,$(origin LINK_$(notdir $(p)))),\
+	$(error $(p): no LINK_$(notdir $(p)) in the Makefile: the layers it links)))
+$(foreach p,$(LINKED),$(eval $(p): $(LINK_$(notdir $(p)):%=$(BUILD)/lib/liblw%.a)))
+
+$(BUILD)/%: tools/%.c
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ALL_LDFLAGS) $< $(LINK_ALL) $(LIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ALL_LDFLAGS) $< $(filter %.a,$^) $(LIBS) -o $@
 
 # The libraries the hand-written pieces are measured against (make bench).
-$(BUILD)/selftests/libbench: selftests/libbench.c $(LINK_ALL)
+$(BUILD)/selftests/libbench: selftests/libbench.c
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(shell pkg-config --cflags glib-2.0 libtirpc) \
-		$(ALL_LDFLAGS) $< $(LINK_ALL) $(shell pkg-config --libs glib-2.0 libtirpc) -o $@
+		$(ALL_LDFLAGS) $< $(filter %.a,$^) $(shell pkg-config --libs glib-2.0 libtirpc) -o $@
 
 $(PLUGIN_TESTS): $(BUILD)/selftests/%: selftests/%.c selftests/lockd_plugin.c selftests/lockd_plugin.h
 	$(call msg,LINK,$@)
@@ -155,10 +181,10 @@ $(BUILD)/selftests/fuseblock: selftests/fuseblock.c
 	$(Q)$(CC) $(ALL_CFLAGS) $$(pkg-config --cflags fuse3) $(ALL_LDFLAGS) $< \
 		$$(pkg-config --libs fuse3) -o $@
 
-$(BUILD)/selftests/%: selftests/%.c $(LINK_ALL)
+$(BUILD)/selftests/%: selftests/%.c
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ALL_LDFLAGS) $< $(LINK_ALL) $(LIBS) -luring -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(ALL_LDFLAGS) $< $(filter %.a,$^) $(LIBS) -luring -o $@
 
 $(BUILD)/fuzz/obj/%.o: userspace/%.c | $(SKELS)
 	$(call msg,CC,$@)
@@ -188,8 +214,27 @@ test-libvirt: deps all
 	$(Q)BUILD=$(abspath $(BUILD)) SUITE=libvirt TEST_TIMEOUT=$${TEST_TIMEOUT:-600} \
 		bash selftests/run.sh $(T)
 
-bench: deps all
-	$(Q)BUILD=$(abspath $(BUILD)) bash selftests/bench.sh
+# make bench BASE=<rev>: that revision's lockwardend measured alongside
+# ours, built once (git archive, then its own make) in $(BUILD)/base-<rev>/.
+ifneq ($(BASE),)
+BASE_REV := $(shell git rev-parse --short=12 --verify -q '$(BASE)^{commit}')
+ifeq ($(BASE_REV),)
+$(error BASE=$(BASE): not a commit of this repository)
+endif
+BASE_DIR := $(abspath $(BUILD))/base-$(BASE_REV)
+BASE_LOCKWARDEND := $(BASE_DIR)/build/lockwardend
+
+$(BASE_LOCKWARDEND):
+	$(call msg,BASE,$(BASE_REV) in $(BASE_DIR))
+	$(Q)rm -rf $(BASE_DIR)/src && mkdir -p $(BASE_DIR)/src
+	$(Q)git archive $(BASE_REV) | tar -x -C $(BASE_DIR)/src
+	$(Q)env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(MAKE) -C $(BASE_DIR)/src -j2 \
+		BUILD=$(BASE_DIR)/build $@ >$(BASE_DIR)/make.log 2>&1 || \
+		{ tail -n 20 $(BASE_DIR)/make.log; exit 1; }
+endif
+
+bench: deps all $(BASE_LOCKWARDEND)
+	$(Q)BUILD=$(abspath $(BUILD)) LOCKWARDEND_BASE=$(BASE_LOCKWARDEND) bash selftests/bench.sh $(T)
 
 run: deps all
 	$(BUILD)/lockwardend -v

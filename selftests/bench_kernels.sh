@@ -7,19 +7,19 @@
 # deny-write (the BPF monitor alone), guarded under fanotify deny-write
 # (fanotify alone); and a stray process's denied write open (wall ns per
 # open of 2000) against the same opens of an unguarded file. Ratios to the
-# unguarded figure. env KB_BASE: another build's lockwardend (under $BUILD,
-# which the guest sees), its lsm deny-write measured in the same rounds.
+# unguarded figure. env KB_BASE (default: make bench BASE='s): another
+# build's lockwardend, its lsm deny-write measured in the same rounds.
 # env KB_ICOUNT=1: one vCPU whose clock counts instructions (QEMU -icount),
 # so the figures are instructions, which the host's load does not move.
 # Run on the host it boots the guest and runs itself there (LWGUEST=1).
 
 section_kernels() {
-	local clock=TCG guest=(-t 900)
+	local clock=TCG guest=(-t 900) base=${KB_BASE:-${LOCKWARDEND_BASE:-}}
 
 	[ -n "${KB_ICOUNT:-}" ] && clock='TCG -icount' guest=(-t 2400 -c 1 -q "-icount shift=0")
 	echo "== guard enforcement on $(apt-cache depends linux-image-amd64 2>/dev/null |
 		awk '$1 == "Depends:" { print $2; exit }') (guest, $clock): ns per operation"
-	"$SELFTESTS/guest/guest.sh" "${guest[@]}" -e "BUILD=$BUILD" ${KB_BASE:+-e "KB_BASE=$KB_BASE"} \
+	"$SELFTESTS/guest/guest.sh" "${guest[@]}" -e "BUILD=$BUILD" ${base:+-e "KB_BASE=$base"} \
 		-- unshare -m -- bash -c '
 		mount -t tmpfs lw-run /run && mount -t tmpfs lw-srv /srv &&
 		exec bash "$0"' "$SELFTESTS/bench_kernels.sh" ||
@@ -111,6 +111,4 @@ if [ "${LWGUEST:-}" = 1 ]; then
 		awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
 	}
 	kernels_in_guest
-else
-	section_kernels
 fi
