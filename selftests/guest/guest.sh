@@ -18,8 +18,8 @@
 #              /var/cache/lockwarden/guest)
 #   -P         only prepare the cache (download, extract, initramfs), no boot
 #
-# The guest sees the host's / (but not /tmp, /run: fresh tmpfs) read-only over
-# 9p under a tmpfs overlay, so every
+# The guest sees the host's / (but not /tmp, /run: fresh tmpfs; the working
+# directory if under /tmp) read-only over 9p under a tmpfs overlay, so every
 # binary and script of the host (the build tree included) runs there as is and
 # nothing it writes reaches the host, except under -w DIRs.
 # The kernel's modules are at /lib/modules/$(uname -r) and `modprobe` is
@@ -162,9 +162,16 @@ for s in "${shares[@]}"; do
 	i=$((i + 1))
 done
 
+# A working directory under /tmp stays visible in the guest (see stage2.sh).
+keep=
+case $PWD in
+/tmp/*[[:space:]]*) die "working directory '$PWD': a path under /tmp with blanks cannot be kept" ;;
+/tmp/*) keep=" lwguest.keep=$PWD" ;;
+esac
+
 qemu-system-x86_64 -machine q35,accel=tcg -cpu max -m "$mem" -smp "$cpus" \
 	-kernel "$kdir/root/boot/vmlinuz-$kver" -initrd "$kdir/initramfs.cpio.gz" \
-	-append "console=ttyS0 panic=-1 loglevel=4 lwguest.stage2=$GUEST_DIR/stage2.sh lwguest.job=$job lwguest.kmods=$kdir/root/lib/modules/$kver lwguest.host=$hostname$append" \
+	-append "console=ttyS0 panic=-1 loglevel=4 lwguest.stage2=$GUEST_DIR/stage2.sh lwguest.job=$job lwguest.kmods=$kdir/root/lib/modules/$kver lwguest.host=$hostname$keep$append" \
 	-display none -monitor none -no-reboot -serial "file:$console" \
 	-nic none "${virtfs[@]}" "${qemu_extra[@]}" </dev/null &
 qemu_pid=$!

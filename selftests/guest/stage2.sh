@@ -12,11 +12,22 @@ for a in $(</proc/cmdline); do
 	lwguest.job=*) job=${a#*=} ;;
 	lwguest.kmods=*) kmods=${a#*=} ;;
 	lwguest.host=*) hostname "${a#*=}" ;;
+	lwguest.keep=*) keep=${a#*=} ;;
 	esac
 done
 mount -t sysfs sysfs /sys
 mount -t tmpfs -o mode=0755 run /run
+# The fresh /tmp would hide a working directory there (a checkout under
+# /tmp): it is put back as the overlay shows it, the host's files read-only.
+if [ -n "${keep:-}" ]; then
+	mkdir -p /run/lwkeep
+	mount --bind "$keep" /run/lwkeep
+fi
 mount -t tmpfs -o mode=1777 tmp /tmp
+if [ -n "${keep:-}" ]; then
+	mkdir -p "$keep"
+	mount --move /run/lwkeep "$keep"
+fi
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs -o mode=1777 shm /dev/shm
