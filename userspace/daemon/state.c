@@ -259,15 +259,7 @@ static void save_state(struct restart_writer *rw, struct daemon *d, struct json_
 	held_fds_save(&d->spaces.held, rw);
 	if (guard)
 		jw_raw(w, "guard", json_object_to_json_string_ext(guard, JSON_C_TO_STRING_PLAIN));
-	if (d->leasecheck) {
-		struct json_object *lease = json_object_new_object();
-
-		leasecheck_state_save(d->leasecheck, lease);
-		if (json_object_object_length(lease))
-			jw_raw(w, "leasecheck",
-			       json_object_to_json_string_ext(lease, JSON_C_TO_STRING_PLAIN));
-		json_object_put(lease);
-	}
+	leasecheck_save(d->leasecheck, rw);
 	jw_end(w);
 	jw_end(w);
 	buf_reserve(w->out, 1);
@@ -498,7 +490,7 @@ int state_apply(struct daemon *d, struct json_object *st)
 		.path = d->paths.state, .fds = &d->inherited, .orphan = hold_orphan, .data = d,
 	};
 	struct ready ready = { 0 };
-	struct json_object *ext = NULL, *lease;
+	struct json_object *ext = NULL;
 	bool ours = false;	/* written by lockwarden, not virtlockd */
 
 	if (!st)
@@ -506,8 +498,7 @@ int state_apply(struct daemon *d, struct json_object *st)
 	ours = json_object_object_get_ex(st, "lockwarden", &ext) &&
 	       json_object_is_type(ext, json_type_object);
 	/* Before the resources, which each take their mark as they come back. */
-	if (ours && json_object_object_get_ex(ext, "leasecheck", &lease) &&
-	    leasecheck_state_restore(d->leasecheck, lease) < 0)
+	if (ours && leasecheck_restore(d->leasecheck, &r, ext) < 0)
 		restart_skip(&r, "the locks found lost (lockwarden.leasecheck)");
 
 	/* Clients first, so the guard names each restored lock's VM; their

@@ -565,50 +565,65 @@ struct json_object *leasecheck_lost(struct leasecheck *lc)
 	return a;
 }
 
+static size_t count_lost(struct leasecheck *lc)
+{
+	struct hashmap_entry *he, *nx;
+	size_t i, n = 0;
+
+	hashmap_foreach(&lc->entries, he, nx, i)
+		n += ((const struct lease_entry *)he->value)->lost_why != NULL;
+	return n;
+}
+
 /*
  * Only what was fenced: a loss found but not yet acted on is found again
- * by the next image's first probe, as the lock is still lost then. Nothing
+ * by the next image's first probe, as the lock is still lost then. No key
  * when nothing was lost, so the state is as it was before marks existed.
  */
-void leasecheck_state_save(struct leasecheck *lc, struct json_object *obj)
+void leasecheck_save(struct leasecheck *lc, struct restart_writer *rw)
 {
-	struct json_object *lost = NULL;
 	struct hashmap_entry *he, *nx;
 	size_t i;
 
+	if (!lc || !count_lost(lc))
+		return;
+	jw_object(&rw->w, "leasecheck");
+	jw_array(&rw->w, "lost");
 	hashmap_foreach(&lc->entries, he, nx, i) {
 		const struct lease_entry *e = he->value;
-		struct json_object *o;
 
 		if (!e->lost_why)
 			continue;
-		o = json_object_new_object();
-		json_object_object_add(o, "id", json_object_new_int64(e->id));
-		json_object_object_add(o, "why", json_object_new_string(e->lost_why));
-		if (!lost)
-			json_object_object_add(obj, "lost", lost = json_object_new_array());
-		json_object_array_add(lost, o);
+		jw_object(&rw->w, NULL);
+		jw_int(&rw->w, "id", e->id);
+		jw_str(&rw->w, "why", e->lost_why);
+		jw_end(&rw->w);
 	}
+	jw_end(&rw->w);
+	jw_end(&rw->w);
 }
 
-int leasecheck_state_restore(struct leasecheck *lc, struct json_object *obj)
+int leasecheck_restore(struct leasecheck *lc, struct restart_reader *r, struct json_object *ours)
 {
-	struct json_object *lost, *id, *why;
+	static const char where[] = "lockwarden.leasecheck";
+	struct json_object *obj, *lost;
 	size_t n;
+	int64_t id;
 
-	if (!json_object_object_get_ex(obj, "lost", &lost))
+	if (!json_object_object_get_ex(ours, "leasecheck", NULL))
 		return 0;
-	if (!json_object_is_type(lost, json_type_array))
+	if (!(obj = restart_member(r, ours, "lockwarden", "leasecheck", json_type_object)) ||
+	    !(lost = restart_member(r, obj, where, "lost", json_type_array)))
 		return -EINVAL;
+	/* All or none: a malformed entry leaves no mark restored. */
 	n = json_object_array_length(lost);
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *o = json_object_array_get_idx(lost, i);
 
-		if (!json_object_object_get_ex(o, "id", &id) ||
-		    !json_object_is_type(id, json_type_int) || json_object_get_int64(id) < 0 ||
-		    json_object_get_int64(id) > UINT32_MAX ||
-		    !json_object_object_get_ex(o, "why", &why) ||
-		    !json_object_is_type(why, json_type_string))
+		if (!json_object_is_type(o, json_type_object))
+			return restart_bad(r, where, "malformed entry %zu", i);
+		if (restart_get_int(r, o, where, "id", 0, UINT32_MAX, &id) < 0 ||
+		    !restart_get_str(r, o, where, "why"))
 			return -EINVAL;
 	}
 	if (!lc) {
@@ -621,10 +636,9 @@ int leasecheck_state_restore(struct leasecheck *lc, struct json_object *obj)
 		struct json_object *o = json_object_array_get_idx(lost, i);
 		struct lost_mark *m = xcalloc(1, sizeof(*m));
 
-		json_object_object_get_ex(o, "id", &id);
-		json_object_object_get_ex(o, "why", &why);
-		snprintf(m->key, sizeof(m->key), "%u", (unsigned int)json_object_get_int64(id));
-		m->why = xstrdup(json_object_get_string(why));
+		restart_get_int(r, o, where, "id", 0, UINT32_MAX, &id);
+		snprintf(m->key, sizeof(m->key), "%u", (unsigned int)id);
+		m->why = xstrdup(restart_get_str(r, o, where, "why"));
 		mark_free(hashmap_remove(&lc->marks, m->key));
 		hashmap_put(&lc->marks, m->key, m);
 	}

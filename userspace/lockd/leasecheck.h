@@ -30,6 +30,7 @@
 #include "clients.h"
 #include "lockspace.h"
 #include "loop.h"
+#include "restart.h"
 
 struct json_object;
 struct leasecheck;
@@ -67,14 +68,15 @@ struct json_object *leasecheck_lost(struct leasecheck *lc);
 
 /*
  * Across a re-exec the lost locks stay marked: not probed, fenced or
- * reported again, and listed in the status. Save into obj (left empty
- * when none is lost); restore from it before the resources are restored
- * (each takes its mark as it comes back). Restore takes lc NULL (the
- * check now off: the marks are dropped, said in the log) and returns
- * -EINVAL for a malformed obj.
+ * reported again, nor locked again (leasecheck_marked_lost), and listed in
+ * the status. Save as "leasecheck" in lockwarden's part of the state (no
+ * key when none is lost; lc NULL: nothing); restore from it before the
+ * resources are restored (each takes its mark as it comes back). Restore
+ * takes lc NULL (the check now off: the marks are dropped, said in the
+ * log) and returns -EINVAL, the problem noted in r, when it is malformed.
  */
-void leasecheck_state_save(struct leasecheck *lc, struct json_object *obj);
-int leasecheck_state_restore(struct leasecheck *lc, struct json_object *obj);
+void leasecheck_save(struct leasecheck *lc, struct restart_writer *rw);
+int leasecheck_restore(struct leasecheck *lc, struct restart_reader *r, struct json_object *ours);
 /* Was resource id restored marked lost (not yet taken back by its entry)?
  * Then its lock is not asserted again. NULL lc: no. */
 bool leasecheck_marked_lost(struct leasecheck *lc, unsigned int id);
