@@ -201,25 +201,6 @@ static void audit_note(void *data, struct json_object *rec)
 
 /* ---- status ---- */
 
-/* Inherited locks held but not restored: "fd N PATH: why" each. */
-static struct json_object *orphans_status(struct daemon *d)
-{
-	struct json_object *a = json_object_new_array();
-
-	for (size_t i = 0; i < d->spaces.held.n; i++) {
-		const struct held_fd *h = &d->spaces.held.v[i];
-		char *s;
-
-		if (!h->why)
-			continue;
-		s = xasprintf("fd %d %s (inode %lu): %s", h->fd, h->path, (unsigned long)h->ino,
-			      h->why);
-		json_object_array_add(a, json_object_new_string(s));
-		free(s);
-	}
-	return a;
-}
-
 static void add_u64(struct json_object *o, const char *key, uint64_t v)
 {
 	json_object_object_add(o, key, json_object_new_uint64(v));
@@ -254,7 +235,7 @@ struct json_object *daemon_status(struct daemon *d)
 	add_u64(o, "unrestored", d->spaces.held.norphans);
 	json_object_object_add(st, "locks", o);
 	if (d->spaces.held.norphans)
-		json_object_object_add(st, "unrestored_locks", orphans_status(d));
+		json_object_object_add(st, "unrestored_locks", held_fds_status(&d->spaces.held));
 	if ((o = leasecheck_lost(d->leasecheck)))
 		json_object_object_add(st, "lost_locks", o);
 	if (d->config_error)
@@ -271,7 +252,8 @@ static struct json_object *collect_status(void *data)
 	return daemon_status(data);
 }
 
-static void guard_report(void *data, struct json_object *rec)
+/* The guard's and the lease check's report callback. */
+static void report(void *data, struct json_object *rec)
 {
 	daemon_report(data, rec);
 }
@@ -286,7 +268,7 @@ static int open_guard(struct daemon *d)
 		.clients = &d->clients,
 		.spaces = &d->spaces,
 		.audit = d->audit,
-		.report = guard_report,
+		.report = report,
 		.arg = d,
 	};
 
@@ -416,11 +398,6 @@ static int open_reporting(struct daemon *d)
 	if ((rc = audit_open(&ac, d->loop, audit_note, d, &d->audit)) < 0)
 		return rc;
 	return alerts_new(&al, d->loop, &d->alerts);
-}
-
-static void report(void *data, struct json_object *rec)
-{
-	daemon_report(data, rec);
 }
 
 static int open_leasecheck(struct daemon *d)

@@ -116,3 +116,21 @@ void held_fds_restore(struct held_fds *h, struct restart_reader *r, struct json_
 			log_error("parked fd %d of %s is gone", fd, path);
 	}
 }
+
+struct json_object *held_fds_status(const struct held_fds *h)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < h->n; i++) {
+		const struct held_fd *f = &h->v[i];
+		char *s;
+
+		if (!f->why)
+			continue;
+		s = xasprintf("fd %d %s (inode %lu): %s", f->fd, f->path, (unsigned long)f->ino,
+			      f->why);
+		json_object_array_add(a, json_object_new_string(s));
+		free(s);
+	}
+	return a;
+}

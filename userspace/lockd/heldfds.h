@@ -50,5 +50,7 @@ void held_fds_free(struct held_fds *h);
  * than orphans, and virtlockd's: nothing to restore. */
 void held_fds_save(const struct held_fds *h, struct restart_writer *rw);
 void held_fds_restore(struct held_fds *h, struct restart_reader *r, struct json_object *ours);
+/* The orphans, for the status: "fd N PATH (inode I): why" each. */
+struct json_object *held_fds_status(const struct held_fds *h);
 
 #endif
